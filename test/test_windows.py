@@ -1,0 +1,116 @@
+"""Per-body sliding windows: geometry, stride, timeouts, bad stamps, bounds."""
+import numpy as np
+import pytest
+
+from pgfa_ros.windows import WindowConfig, WindowManager
+
+J = 20
+
+
+def frame(v=0.0):
+    return np.full((J, 3), v, dtype=np.float32)
+
+
+def feed(wm, body, n, t0=0.0, dt=1 / 30, now0=0.0):
+    out = []
+    for i in range(n):
+        wm.add(body, t0 + i * dt, frame(i), now=now0 + i * dt)
+        out += wm.pop_ready()
+    return out
+
+
+def test_frame_windows_and_stride():
+    wm = WindowManager(J, WindowConfig(window_frames=30, stride_frames=10))
+    wins = feed(wm, 0, 60)
+    assert len(wins) == 4  # at frames 30, 40, 50, 60
+    assert all(w.joints.shape == (30, J, 3) and w.stamps.shape == (30,) for w in wins)
+    assert wins[0].joints[-1, 0, 0] == 29 and wins[1].joints[-1, 0, 0] == 39
+    assert wins[1].start == pytest.approx(10 / 30) and wins[1].end == pytest.approx(39 / 30)
+    assert np.all(np.diff(wins[-1].stamps) > 0)
+
+
+def test_seconds_windows():
+    wm = WindowManager(J, WindowConfig(window_seconds=1.0, stride_frames=15, max_frames=100))
+    wins = feed(wm, 3, 90)
+    assert wins, "no window"
+    for w in wins:
+        assert w.end - w.start <= 1.0 + 1e-6
+        assert 29 <= len(w.stamps) <= 31
+    # at 15 Hz the same seconds window holds half the frames
+    wm2 = WindowManager(J, WindowConfig(window_seconds=1.0, stride_frames=5, max_frames=100))
+    wins2 = feed(wm2, 0, 45, dt=1 / 15)
+    assert wins2 and all(14 <= len(w.stamps) <= 16 for w in wins2)
+
+
+def test_two_bodies_independent():
+    wm = WindowManager(J, WindowConfig(window_frames=10, stride_frames=5))
+    ready = []
+    for i in range(20):
+        for b in (1, 2):
+            wm.add(b, i / 30, frame(b), now=i / 30)
+        ready += wm.pop_ready()
+    assert {w.body_id for w in ready} == {1, 2}
+    assert sum(w.body_id == 1 for w in ready) == 3
+
+
+def test_backwards_duplicate_invalid_stamps_counted():
+    wm = WindowManager(J, WindowConfig(window_frames=5, stride_frames=1))
+    assert wm.add(0, 1.0, frame(), 0.0) is None
+    assert wm.add(0, 0.5, frame(), 0.0) == "stamp_backwards"
+    assert wm.add(0, 1.0, frame(), 0.0) == "stamp_duplicate"
+    assert wm.add(0, float("nan"), frame(), 0.0) == "stamp_invalid"
+    assert wm.add(0, 1.1, np.zeros((7, 3)), 0.0) == "bad_shape"
+    assert wm.counts["stamp_backwards"] == 1 and wm.counts["stamp_duplicate"] == 1
+    assert wm.buffered_frames() == 1
+
+
+def test_body_timeout_and_vanish_mid_window():
+    wm = WindowManager(J, WindowConfig(window_frames=30, stride_frames=10, body_timeout=0.5))
+    feed(wm, 0, 12)  # vanishes mid-window
+    feed(wm, 1, 40)
+    assert set(wm.bodies) == {0, 1}
+    gone = wm.expire(now=40 / 30 + 0.1)
+    assert gone == [0] and wm.bodies == [1]
+    assert wm.counts["body_lost"] == 1 and wm.counts["partial_window_discarded"] == 1
+
+
+def test_gap_resets_window():
+    wm = WindowManager(J, WindowConfig(window_frames=10, stride_frames=2, body_timeout=0.5))
+    feed(wm, 0, 8)
+    wm.add(0, 5.0, frame(), now=5.0)
+    assert wm.counts["gap_reset"] == 1 and wm.buffered_frames() == 1
+
+
+def test_bounded_bodies_and_pending_drop():
+    wm = WindowManager(J, WindowConfig(window_frames=4, stride_frames=1, max_bodies=3))
+    for i in range(1000):
+        for b in range(10):
+            wm.add(b, i / 30, frame(), now=i / 30)
+    assert len(wm.bodies) == 3
+    assert wm.counts["too_many_bodies"] == 7000
+    assert wm.buffered_frames() <= 3 * 4
+    assert wm.num_pending <= 3
+    assert wm.counts["window_dropped"] > 0  # nobody collected them
+
+
+def test_time_window_buffer_bounded_by_max_frames():
+    wm = WindowManager(J, WindowConfig(window_seconds=10.0, stride_frames=5, max_frames=50))
+    for i in range(500):
+        wm.add(0, i / 1000, frame(), now=0.0)
+    assert wm.buffered_frames() == 50
+
+
+def test_reconfigure_clears_on_geometry_change():
+    wm = WindowManager(J, WindowConfig(window_frames=10, stride_frames=5))
+    feed(wm, 0, 8)
+    wm.reconfigure(stride_frames=3)
+    assert wm.buffered_frames() == 8
+    wm.reconfigure(window_frames=20)
+    assert wm.buffered_frames() == 0 and wm.config.window_frames == 20
+
+
+def test_invalid_config():
+    with pytest.raises(ValueError):
+        WindowConfig(stride_frames=0)
+    with pytest.raises(ValueError):
+        WindowConfig(window_frames=500, max_frames=300)
