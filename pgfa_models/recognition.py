@@ -1,0 +1,274 @@
+"""Zero-shot recognition core shared by the live node and the bag tools (no rclpy).
+
+* :class:`LabelSet` — class names (+ optional descriptions) and their text features. Changing the
+  set embeds only texts it has not embedded before (the :class:`~pgfa_models.text.TextEncoder`
+  also caches on disk), so adding one class at run time costs one sentence embedding.
+* :class:`Recognizer` — skeleton model + label set + mode (``'text'`` or ``'prototype_bank'``).
+  :meth:`Recognizer.classify` turns a batch of clips ``(N, 3, 50, 25, M)`` into top-k
+  ``(label, score)`` lists with ONE batched forward pass.
+
+Scores are probabilities: softmax over the classes of ``cosine / tau`` with the model's learnt
+temperature tau (eq. 3), against the text features (``text`` mode) or against the current
+prototypes of a streaming :class:`~pgfa_models.alignment.PrototypeBank` (``prototype_bank`` mode,
+which also feeds the bank with every classified window). Raw cosines are returned too.
+
+The forward pass sits behind :func:`make_feature_fn` so an inference backend from
+``pgfa_models.runtime`` can replace eager PyTorch without touching the callers.
+"""
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["MODES", "Prediction", "LabelSet", "Recognizer", "make_feature_fn", "load_recognizer"]
+
+MODES = ("text", "prototype_bank")
+FeatureFn = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class Prediction:
+    """Top-k result for one clip: ``topk`` = [(label, probability)], best first."""
+
+    topk: list[tuple[str, float]]
+    cosines: list[float]  # cosine of each top-k entry
+    probs: np.ndarray  # (K,) probabilities over the whole label set
+
+    @property
+    def label(self) -> str:
+        return self.topk[0][0] if self.topk else ""
+
+    @property
+    def score(self) -> float:
+        return self.topk[0][1] if self.topk else 0.0
+
+
+def _clean_names(names: Sequence[str]) -> list[str]:
+    if isinstance(names, str):
+        raise ValueError("labels must be a list of strings, not a single string")
+    out = [str(n).strip() for n in names]
+    if not out:
+        raise ValueError("the label set is empty")
+    if any(not n for n in out):
+        raise ValueError("label names must be non-empty")
+    dup = sorted({n for n in out if out.count(n) > 1})
+    if dup:
+        raise ValueError(f"label names must be unique; duplicated: {dup}")
+    return out
+
+
+class LabelSet:
+    """Class names, the text embedded for each, and the (K, D) normalised text features.
+
+    The text of class k is ``descriptions[k]`` when given and non-empty, else
+    ``default_descriptions[name]`` (e.g. the training descriptions stored in the checkpoint),
+    else the name itself. Texts embedded once are remembered in memory (and on disk by the
+    encoder), so :meth:`update` only embeds new texts.
+    """
+
+    def __init__(
+        self,
+        encoder,
+        names: Sequence[str],
+        descriptions: Sequence[str] | None = None,
+        default_descriptions: Mapping[str, str] | None = None,
+    ):
+        self.encoder = encoder
+        self.default_descriptions = dict(default_descriptions or {})
+        self._memo: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+        self.names: list[str] = []
+        self.texts: list[str] = []
+        self.features = np.zeros((0, 0), np.float32)
+        self.embedded_last = 0  # how many texts the last update had to embed
+        self.update(names, descriptions)
+
+    def texts_for(self, names: Sequence[str], descriptions: Sequence[str] | None = None) -> list[str]:
+        names = _clean_names(names)
+        descriptions = list(descriptions or [])
+        if descriptions and len(descriptions) != len(names):
+            raise ValueError(
+                f"{len(descriptions)} descriptions for {len(names)} labels: give one per label or none"
+            )
+        out = []
+        for i, n in enumerate(names):
+            d = str(descriptions[i]).strip() if descriptions else ""
+            out.append(d or self.default_descriptions.get(n, "") or n)
+        return out
+
+    def update(self, names: Sequence[str], descriptions: Sequence[str] | None = None) -> bool:
+        """Switch to a new label set; returns whether anything changed. Raises ValueError on bad input."""
+        names = _clean_names(names)
+        texts = self.texts_for(names, descriptions)
+        with self._lock:
+            if names == self.names and texts == self.texts:
+                self.embedded_last = 0
+                return False
+            new = sorted({t for t in texts if t not in self._memo})
+            if new:
+                vecs = np.asarray(self.encoder.encode(new), dtype=np.float32)
+                for t, v in zip(new, vecs):
+                    self._memo[t] = v
+            self.embedded_last = len(new)
+            feats = np.stack([self._memo[t] for t in texts]).astype(np.float32)
+            feats /= np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
+            self.names, self.texts, self.features = names, texts, feats
+            return True
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def make_feature_fn(model, device: str = "cpu", num_threads: int | None = None) -> FeatureFn:
+    """Eager-PyTorch feature function: clips (N,3,T,25,M) float32 -> (N, D) L2-normalised float32.
+
+    The single place where inference happens; swap in a ``pgfa_models.runtime`` backend here.
+    """
+    import torch
+
+    if num_threads:
+        torch.set_num_threads(int(num_threads))
+    model = model.to(device).eval()
+
+    def fn(clips: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(clips, dtype=np.float32)).to(device)
+        with torch.inference_mode():
+            v = model.embed(x)
+        return v.cpu().numpy().astype(np.float32, copy=False)
+
+    return fn
+
+
+class Recognizer:
+    """Classify batches of clips against a :class:`LabelSet`, in ``text`` or ``prototype_bank`` mode."""
+
+    def __init__(
+        self,
+        feature_fn: FeatureFn,
+        labels: LabelSet,
+        mode: str = "text",
+        tau: float = 0.07,
+        top_k: int = 3,
+        bank_options: Mapping | None = None,
+    ):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if not (math.isfinite(tau) and tau > 0):
+            raise ValueError(f"tau must be > 0, got {tau}")
+        self.feature_fn = feature_fn
+        self.labels = labels
+        self.mode = mode
+        self.tau = float(tau)
+        self.top_k = int(top_k)
+        self.bank_options = dict(bank_options or {})
+        self._lock = threading.RLock()
+        self.bank = self._new_bank()
+
+    def _new_bank(self):
+        from .alignment import PrototypeBank
+
+        return PrototypeBank(self.labels.features, self.labels.names, **self.bank_options)
+
+    # ----------------------------------------------------------------- state changes
+    def set_mode(self, mode: str) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        with self._lock:
+            self.mode = mode
+
+    def set_labels(self, names: Sequence[str], descriptions: Sequence[str] | None = None) -> bool:
+        """Change the label set (embedding only new texts); the bank keeps surviving classes' memories."""
+        with self._lock:
+            changed = self.labels.update(names, descriptions)
+            if changed:
+                self.bank.set_classes(self.labels.features, self.labels.names)
+            return changed
+
+    def reset_bank(self) -> None:
+        with self._lock:
+            self.bank.reset()
+
+    def save_bank(self, path) -> str:
+        with self._lock:
+            return str(self.bank.save(path))
+
+    def load_bank(self, path) -> None:
+        from .alignment import PrototypeBank
+
+        with self._lock:
+            bank = PrototypeBank.load(path, expected_dim=self.labels.features.shape[1])
+            bank.set_classes(self.labels.features, self.labels.names)
+            self.bank = bank
+
+    # ----------------------------------------------------------------- inference
+    def features(self, clips: np.ndarray) -> np.ndarray:
+        clips = np.asarray(clips, dtype=np.float32)
+        if clips.ndim != 5 or clips.shape[1] != 3 or clips.shape[3] != 25:
+            raise ValueError(f"clips must be (N, 3, T, 25, M), got {clips.shape}")
+        return self.feature_fn(clips)
+
+    def classify(self, clips: np.ndarray, top_k: int | None = None, update_bank: bool = True) -> list[Prediction]:
+        """Top-k predictions for each clip of ``clips (N, 3, T, 25, M)``: one forward pass."""
+        if len(clips) == 0:
+            return []
+        feats = self.features(clips)
+        return self.classify_features(feats, top_k, update_bank)
+
+    def classify_features(self, feats: np.ndarray, top_k: int | None = None, update_bank: bool = True) -> list[Prediction]:
+        k = self.top_k if top_k is None else int(top_k)
+        with self._lock:
+            names = list(self.labels.names)
+            if self.mode == "prototype_bank":
+                res = self.bank.update(feats) if update_bank else self.bank.predict(feats)
+                cos = np.asarray(res.scores, dtype=np.float64)
+            else:
+                v = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
+                cos = v.astype(np.float64) @ self.labels.features.T.astype(np.float64)
+        logits = cos / self.tau
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        p /= p.sum(axis=1, keepdims=True)
+        k = max(1, min(k, len(names)))
+        order = np.argsort(-p, axis=1, kind="stable")[:, :k]
+        out = []
+        for i in range(len(p)):
+            idx = order[i]
+            out.append(Prediction([(names[j], float(p[i, j])) for j in idx], [float(cos[i, j]) for j in idx], p[i]))
+        return out
+
+
+def load_recognizer(
+    checkpoint: str,
+    labels: Sequence[str] | None = None,
+    descriptions: Sequence[str] | None = None,
+    mode: str = "text",
+    top_k: int = 3,
+    text_cache_dir: str | None = None,
+    device: str = "cpu",
+    num_threads: int | None = None,
+    bank_options: Mapping | None = None,
+    encoder=None,
+):
+    """Load a checkpoint and build ``(Recognizer, CheckpointMeta)``.
+
+    ``labels`` default to the checkpoint's training labels; class texts default to the
+    checkpoint's descriptions. ``encoder`` (a TextEncoder-like object) overrides the text model.
+    """
+    from .checkpoint import load_model
+
+    model, meta = load_model(checkpoint, device=device)
+    if encoder is None:
+        from .text import TextEncoder
+
+        encoder = TextEncoder(meta.text_model, cache_dir=text_cache_dir)
+    label_set = LabelSet(encoder, list(labels) if labels else list(meta.labels), descriptions,
+                         default_descriptions=meta.descriptions or {})
+    if label_set.features.shape[1] != meta.text_dim:
+        raise ValueError(f"text features are {label_set.features.shape[1]}-d, the model makes {meta.text_dim}-d")
+    tau = float(model.tau.detach().clamp(0.01, 1.0))
+    rec = Recognizer(make_feature_fn(model, device, num_threads), label_set, mode, tau, top_k, bank_options)
+    return rec, meta

@@ -1,0 +1,44 @@
+"""Helpers shared by the recogniser tests: a tiny random-weight checkpoint and a fake text encoder."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "pgfa_ros" / "assets" / "utd_mhad_default.safetensors"
+UTD_LABELS = ["right arm swipe to the left", "right hand wave", "two hand front clap",
+              "right arm throw", "cross arms in the chest"]
+
+
+def make_checkpoint(path, labels=UTD_LABELS, text_dim=384, text_model="all-MiniLM-L6-v2", seed=0):
+    """A small random-weight ST-GCN checkpoint (plumbing tests only)."""
+    import torch
+
+    from pgfa_models.checkpoint import CheckpointMeta, save_checkpoint
+    from pgfa_models.model import EncoderConfig, SkeletonTextModel
+
+    torch.manual_seed(seed)
+    enc = EncoderConfig(name="stgcn", num_person=1)
+    model = SkeletonTextModel(enc, text_dim)
+    meta = CheckpointMeta(text_model=text_model, text_dim=text_dim, labels=list(labels), encoder=enc)
+    return save_checkpoint(path, model, meta)
+
+
+class FakeEncoder:
+    """Deterministic hash-seeded unit vectors; counts how many texts it embedded."""
+
+    def __init__(self, dim=384):
+        self.dim = dim
+        self.calls: list[list[str]] = []
+        self.model_id = "fake"
+
+    def encode(self, texts):
+        texts = list(texts)
+        self.calls.append(texts)
+        out = []
+        for t in texts:
+            seed = int.from_bytes(hashlib.sha256(t.encode()).digest()[:8], "little")
+            v = np.random.default_rng(seed).normal(size=self.dim)
+            out.append(v / np.linalg.norm(v))
+        return np.asarray(out, dtype=np.float32).reshape(len(texts), self.dim)

@@ -1,0 +1,102 @@
+"""pgfa_models.recognition: label sets, batched classification, modes, bank handling."""
+import numpy as np
+import pytest
+
+from pgfa_models.preprocess import PreprocessConfig, preprocess_clip
+from pgfa_models.recognition import LabelSet, Recognizer, load_recognizer
+from recognizer_helpers import UTD_LABELS, FakeEncoder, make_checkpoint
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    return make_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.safetensors")
+
+
+@pytest.fixture(scope="module")
+def utd_clips(utd_dir):
+    from pgfa_models.formats.utd_mhad import read_utd_mhad
+
+    clips = []
+    for name in ("a1_s1_t1", "a3_s1_t1", "a5_s2_t1", "a10_s1_t1"):
+        j = read_utd_mhad(utd_dir / f"{name}_skeleton.mat")
+        res = preprocess_clip([j[:45]], "kinect_v1_20", PreprocessConfig(), num_person=1)
+        assert res.clip is not None, res.reason
+        clips.append(res.clip)
+    return np.stack(clips)
+
+
+def test_labelset_embeds_only_new_texts():
+    enc = FakeEncoder()
+    ls = LabelSet(enc, ["a", "b"], ["desc a", ""], default_descriptions={"b": "desc b"})
+    assert ls.texts == ["desc a", "desc b"] and ls.features.shape == (2, 384)
+    assert not ls.update(["a", "b"], ["desc a", ""])
+    assert ls.update(["a", "b", "c"])  # descriptions dropped: a falls back to its name
+    assert enc.calls[-1] == ["a", "c"] and ls.embedded_last == 2
+    assert ls.update(["c", "a"])
+    assert ls.embedded_last == 0 and len(enc.calls) == 2
+    np.testing.assert_allclose(np.linalg.norm(ls.features, axis=1), 1, atol=1e-5)
+    with pytest.raises(ValueError):
+        ls.update(["x", "x"])
+    with pytest.raises(ValueError):
+        ls.update(["x", "y"], ["only one"])
+    with pytest.raises(ValueError):
+        ls.update([])
+    assert ls.names == ["c", "a"]  # failed updates leave the set unchanged
+
+
+def test_classify_batched_one_call(ckpt, utd_clips):
+    rec, meta = load_recognizer(str(ckpt), encoder=FakeEncoder(), top_k=3)
+    calls = []
+    inner = rec.feature_fn
+    rec.feature_fn = lambda x: calls.append(x.shape) or inner(x)
+    preds = rec.classify(utd_clips)
+    assert calls == [utd_clips.shape]
+    assert len(preds) == 4
+    for p in preds:
+        assert len(p.topk) == 3 and all(lbl in UTD_LABELS for lbl, _ in p.topk)
+        scores = [s for _, s in p.topk]
+        assert scores == sorted(scores, reverse=True) and 0 < scores[0] <= 1
+        assert p.probs.sum() == pytest.approx(1.0)
+    assert rec.classify(np.zeros((0, 3, 50, 25, 1), np.float32)) == []
+
+
+def test_new_class_and_modes(ckpt, utd_clips):
+    rec, _ = load_recognizer(str(ckpt), encoder=FakeEncoder(), top_k=2)
+    rec.set_labels(["person falling down"], ["A person loses balance and falls to the floor."])
+    assert all(p.label == "person falling down" and p.score == pytest.approx(1.0) for p in rec.classify(utd_clips))
+    rec.set_labels(UTD_LABELS)
+    rec.set_mode("prototype_bank")
+    for _ in range(3):
+        preds = rec.classify(utd_clips)
+    assert rec.bank.counts().sum() == 12
+    assert all(len(p.topk) == 2 for p in preds)
+    rec.set_labels(UTD_LABELS + ["jump"])  # surviving classes keep their memories
+    assert rec.bank.counts().sum() == 12 and rec.bank.num_classes == 6
+    rec.reset_bank()
+    assert rec.bank.counts().sum() == 0
+    with pytest.raises(ValueError):
+        rec.set_mode("nope")
+
+
+def test_bank_save_load(ckpt, utd_clips, tmp_path):
+    rec, _ = load_recognizer(str(ckpt), encoder=FakeEncoder(), mode="prototype_bank")
+    rec.classify(utd_clips)
+    path = rec.save_bank(tmp_path / "bank.npz")
+    rec.reset_bank()
+    rec.load_bank(path)
+    assert rec.bank.counts().sum() == 4
+
+
+def test_real_text_encoder_small(ckpt, utd_clips, tmp_path):
+    """The real MiniLM encoder (cached on disk after the first run) produces usable features."""
+    rec, meta = load_recognizer(str(ckpt), labels=["wave", "clap"], text_cache_dir=None)
+    assert rec.labels.features.shape == (2, 384)
+    assert rec.classify(utd_clips[:1])[0].label in ("wave", "clap")
+
+
+def test_bad_clip_shape(ckpt):
+    rec, _ = load_recognizer(str(ckpt), encoder=FakeEncoder())
+    with pytest.raises(ValueError):
+        rec.classify(np.zeros((1, 3, 50, 20, 1), np.float32))
+    with pytest.raises(ValueError):
+        Recognizer(rec.feature_fn, rec.labels, mode="bad")
