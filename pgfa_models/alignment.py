@@ -1,0 +1,527 @@
+"""Prototype-guided text feature alignment (PGFA paper §III-C, eq. 6-11).
+
+* :func:`transductive_predict` — the exact two-pass transductive procedure over a whole test set.
+* :class:`PrototypeBank` — a bounded, deterministic streaming form for live recognition.
+
+Everything is computed in float64 NumPy (torch tensors are accepted and converted), so results do
+not depend on the caller's dtype or device.  Cosine similarity = dot product of L2-normalised
+vectors; an all-zero vector is left at zero (cosine 0 to everything).
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+__all__ = [
+    "TransductiveResult",
+    "transductive_predict",
+    "BankResult",
+    "BankFormatError",
+    "PrototypeBank",
+    "l2_normalise",
+    "softmax",
+    "entropy",
+]
+
+_EPS = 1e-12
+
+
+# --------------------------------------------------------------------------- helpers
+def _as_array(x: Any, name: str) -> np.ndarray:
+    if hasattr(x, "detach"):  # torch.Tensor, without importing torch
+        x = x.detach().cpu().numpy()
+    a = np.asarray(x, dtype=np.float64)
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return a
+
+
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    """Rows divided by their L2 norm (zero rows stay zero), float64."""
+    x = np.asarray(x, dtype=np.float64)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), _EPS)
+
+
+def softmax(s: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, numerically stable (eq. 7 applies it to raw cosines)."""
+    s = np.asarray(s, dtype=np.float64)
+    e = np.exp(s - s.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def entropy(p: np.ndarray) -> np.ndarray:
+    """H = -sum_k p_k log p_k over the last axis (natural log; 0 log 0 = 0)."""
+    p = np.asarray(p, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+    return -t.sum(axis=-1)
+
+
+def _floor_alpha(alpha: float, n: int) -> int:
+    """floor(alpha * n) computed exactly on the decimal value of alpha (0.29 * 100 -> 29, not 28)."""
+    return math.floor(Fraction(repr(float(alpha))) * n)
+
+
+def _check_text(text_features: Any) -> np.ndarray:
+    w = _as_array(text_features, "text_features")
+    if w.ndim != 2 or w.shape[0] < 1 or w.shape[1] < 1:
+        raise ValueError(f"text_features must have shape (K, D) with K, D >= 1, got {w.shape}")
+    return w
+
+
+def _check_features(features: Any, dim: int) -> np.ndarray:
+    v = _as_array(features, "features")
+    if v.ndim == 1 and v.shape[0] == dim:
+        v = v[None, :]
+    if v.ndim != 2 or v.shape[1] != dim:
+        raise ValueError(f"features must have shape (N, {dim}) to match text_features, got {v.shape}")
+    return v
+
+
+# --------------------------------------------------------------------------- transductive
+@dataclass
+class TransductiveResult:
+    """Result of :func:`transductive_predict` (N samples, K classes, D dims).
+
+    initial:       (N,) int64  pseudo-labels, argmax of cosine to the text features (eq. 6)
+    final:         (N,) int64  labels after alignment, argmax of cosine to prototypes (eq. 11)
+    prototypes:    (K, D) float64  eq. (10): mean of the kept normalised features, or the text
+                   feature exactly as given when no member was kept
+    probs:         (N, K) float64  eq. (7): softmax over K of the raw cosines
+    entropy:       (N,) float64  H_i = -sum_k P_ik log P_ik
+    support_sizes: (K,) int64  |S_k|
+    kept_sizes:    (K,) int64  |Z_k| = floor(alpha * |S_k|)
+    kept:          list of K int64 arrays: indices of Z_k, in increasing-entropy order
+    scores:        (N, K) float64  cosines to the text features
+    final_scores:  (N, K) float64  cosines to the prototypes
+    """
+
+    initial: np.ndarray
+    final: np.ndarray
+    prototypes: np.ndarray
+    probs: np.ndarray
+    entropy: np.ndarray
+    support_sizes: np.ndarray
+    kept_sizes: np.ndarray
+    kept: list
+    scores: np.ndarray
+    final_scores: np.ndarray
+
+
+def transductive_predict(features: Any, text_features: Any, alpha: float) -> TransductiveResult:
+    """Two-pass prototype-guided alignment, exactly eq. (6)-(11) of the PGFA paper.
+
+    1. v_i, w_k L2-normalised; S = cosines (N, K); P = softmax_K(S) (no temperature, eq. 7);
+       pseudo-label = argmax_k S_ik (eq. 6; ties -> lowest class index).
+    2. Support S_k = normalised features pseudo-labelled k (eq. 8); entropy H_i of P_i.
+    3. Keep the floor(alpha * |S_k|) members of lowest entropy (eq. 9); ties in entropy are broken
+       by sample index (lower index kept first), so exactly floor(alpha*|S_k|) are kept.
+    4. c_k = mean of the kept normalised features, or w_k as given if none kept (eq. 10).
+       (The text feature's scale is irrelevant: step 5 uses cosine.)
+    5. final = argmax_k cos(v_i, c_k) (eq. 11; softmax is monotonic so it is skipped).
+    """
+    w = _check_text(text_features)
+    K, D = w.shape
+    v = _check_features(features, D)
+    try:
+        alpha_f = float(alpha)
+    except (TypeError, ValueError):
+        raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}") from None
+    if not (0.0 <= alpha_f <= 1.0):
+        raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
+    N = v.shape[0]
+
+    vn, wn = l2_normalise(v), l2_normalise(w)
+    scores = vn @ wn.T  # (N, K)
+    probs = softmax(scores) if N else np.zeros((0, K))
+    ent = entropy(probs) if N else np.zeros((0,))
+    initial = np.argmax(scores, axis=1).astype(np.int64) if N else np.zeros((0,), np.int64)
+
+    prototypes = w.copy()
+    support = np.zeros(K, np.int64)
+    kept_sizes = np.zeros(K, np.int64)
+    kept: list[np.ndarray] = []
+    for k in range(K):
+        members = np.flatnonzero(initial == k)  # increasing sample index
+        support[k] = members.size
+        rho = _floor_alpha(alpha_f, members.size)
+        order = np.lexsort((members, ent[members]))  # by entropy, then by index
+        z = members[order[:rho]].astype(np.int64)
+        kept.append(z)
+        kept_sizes[k] = z.size
+        if z.size:
+            prototypes[k] = vn[z].mean(axis=0)
+
+    final_scores = vn @ l2_normalise(prototypes).T
+    final = np.argmax(final_scores, axis=1).astype(np.int64) if N else np.zeros((0,), np.int64)
+    return TransductiveResult(
+        initial=initial,
+        final=final,
+        prototypes=prototypes,
+        probs=probs,
+        entropy=ent,
+        support_sizes=support,
+        kept_sizes=kept_sizes,
+        kept=kept,
+        scores=scores,
+        final_scores=final_scores,
+    )
+
+
+# --------------------------------------------------------------------------- streaming bank
+class BankFormatError(ValueError):
+    """A saved PrototypeBank file is unreadable, corrupt or does not match what is expected."""
+
+
+@dataclass
+class BankResult:
+    """Per-sample output of :meth:`PrototypeBank.update` / :meth:`PrototypeBank.predict`.
+
+    labels:        (N,) int64  argmax cosine to the current prototypes (eq. 11 form)
+    scores:        (N, K) float64  cosines to the prototypes used for ``labels``
+    pseudo_labels: (N,) int64  eq. (6) labels from the pseudo-label source
+    entropy:       (N,) float64  normalised entropy H / log K of the pseudo-label distribution
+    accepted:      (N,) bool  whether the sample entered (and stayed in) a class memory
+    """
+
+    labels: np.ndarray
+    scores: np.ndarray
+    pseudo_labels: np.ndarray
+    entropy: np.ndarray
+    accepted: np.ndarray
+
+    def topk(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(indices (N, k), cosines (N, k)), best first; ties -> lower class index."""
+        k = max(0, min(int(k), self.scores.shape[1]))
+        idx = np.argsort(-self.scores, axis=1, kind="stable")[:, :k].astype(np.int64)
+        return idx, np.take_along_axis(self.scores, idx, axis=1)
+
+
+_FORMAT_VERSION = 1
+_SOURCES = ("text", "prototype")
+
+
+class PrototypeBank:
+    """Streaming prototype-guided alignment with bounded memory and bounded time per update.
+
+    Each class k keeps a memory of at most ``capacity`` normalised features that were
+    pseudo-labelled k (eq. 6/7) and accepted (normalised entropy H/log K <= ``max_entropy``,
+    or all when it is None).  Its prototype is the memory's mean once it holds ``min_support``
+    members, else the text feature (eq. 10 fallback).  A full memory drops, among its members and
+    the newcomer, the one of highest entropy (ties: the oldest), so it always holds the
+    ``capacity`` most confident samples seen for that class.
+
+    ``update`` processes the samples of a batch one after another (classify with the current
+    prototypes, then pseudo-label and possibly store), so the result depends only on the order of
+    the stream, not on how it is split into batches.  Time per sample is O(K*D + capacity*D).
+
+    ``pseudo_label_source``: ``'text'`` (paper: pseudo-labels and entropies from the text
+    features) or ``'prototype'`` (self-training: from the current prototypes).
+    """
+
+    def __init__(
+        self,
+        text_features: Any,
+        class_names: Sequence[str],
+        capacity: int = 64,
+        min_support: int = 3,
+        max_entropy: float | None = None,
+        pseudo_label_source: str = "text",
+    ):
+        if int(capacity) != capacity or capacity < 1:
+            raise ValueError(f"capacity must be an integer >= 1, got {capacity!r}")
+        if int(min_support) != min_support or not (1 <= min_support <= capacity):
+            raise ValueError(f"min_support must be an integer in [1, capacity={capacity}], got {min_support!r}")
+        if max_entropy is not None:
+            max_entropy = float(max_entropy)
+            if not (0.0 <= max_entropy <= 1.0) or math.isnan(max_entropy):
+                raise ValueError(f"max_entropy must be None or in [0, 1] (normalised entropy), got {max_entropy!r}")
+        if pseudo_label_source not in _SOURCES:
+            raise ValueError(f"pseudo_label_source must be one of {_SOURCES}, got {pseudo_label_source!r}")
+        self.capacity = int(capacity)
+        self.min_support = int(min_support)
+        self.max_entropy = max_entropy
+        self.pseudo_label_source = pseudo_label_source
+        self._seq = 0
+        w, names = self._check_classes(text_features, class_names)
+        self._install(w, names, keep=None)
+
+    # ---------------------------------------------------------------- state
+    @staticmethod
+    def _check_classes(text_features: Any, class_names: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+        w = _check_text(text_features)
+        if isinstance(class_names, str):
+            raise ValueError("class_names must be a list of strings, not a single string")
+        names = [str(n) for n in class_names]
+        if len(names) != w.shape[0]:
+            raise ValueError(f"{len(names)} class names for {w.shape[0]} text features")
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(f"class names must be unique; duplicated: {dup}")
+        return w, names
+
+    def _install(self, w: np.ndarray, names: list[str], keep: dict | None) -> None:
+        K, D = w.shape
+        self._text = w
+        self._text_n = l2_normalise(w)
+        self.class_names = list(names)
+        self._feats = np.zeros((K, self.capacity, D))
+        self._ent = np.zeros((K, self.capacity))
+        self._seqs = np.zeros((K, self.capacity), np.int64)
+        self._count = np.zeros(K, np.int64)
+        if keep:
+            for k, n in enumerate(names):
+                if n in keep:
+                    f, e, s = keep[n]
+                    c = f.shape[0]
+                    self._feats[k, :c], self._ent[k, :c], self._seqs[k, :c] = f, e, s
+                    self._count[k] = c
+        self._protos = self._text.copy()
+        self._protos_n = self._text_n.copy()
+        for k in range(K):
+            self._refresh(k)
+
+    def _refresh(self, k: int) -> None:
+        c = self._count[k]
+        if c >= self.min_support:
+            self._protos[k] = self._feats[k, :c].mean(axis=0)
+        else:
+            self._protos[k] = self._text[k]
+        self._protos_n[k] = l2_normalise(self._protos[k])
+
+    @property
+    def num_classes(self) -> int:
+        return self._text.shape[0]
+
+    @property
+    def dim(self) -> int:
+        return self._text.shape[1]
+
+    def prototypes(self) -> np.ndarray:
+        """(K, D) float64: memory mean where at least min_support members, else the text feature."""
+        return self._protos.copy()
+
+    def text_features(self) -> np.ndarray:
+        return self._text.copy()
+
+    def counts(self) -> np.ndarray:
+        """(K,) int64 number of stored members per class."""
+        return self._count.copy()
+
+    def memory(self, k: int) -> np.ndarray:
+        """(count_k, D) stored normalised features of class k, in storage order."""
+        return self._feats[k, : self._count[k]].copy()
+
+    def reset(self) -> None:
+        """Forget every memory; prototypes fall back to the text features."""
+        self._seq = 0
+        self._install(self._text, self.class_names, keep=None)
+
+    def set_classes(self, text_features: Any, class_names: Sequence[str]) -> None:
+        """Replace the label set; memories of classes whose names persist are kept.
+
+        Their stored entropies are recomputed against the new class set (text features), since
+        entropies over a different K are not comparable.  The feature dimension must not change.
+        """
+        w, names = self._check_classes(text_features, class_names)
+        if w.shape[1] != self.dim:
+            raise ValueError(
+                f"new text features are {w.shape[1]}-d but the bank holds {self.dim}-d features; "
+                "build a new PrototypeBank for a different text model"
+            )
+        keep = {}
+        new_wn = l2_normalise(w)
+        logk = math.log(w.shape[0]) if w.shape[0] > 1 else 1.0
+        for k, n in enumerate(self.class_names):
+            c = self._count[k]
+            if n in names and c:
+                f = self._feats[k, :c].copy()
+                e = entropy(softmax(f @ new_wn.T)) / logk if w.shape[0] > 1 else np.zeros(c)
+                keep[n] = (f, e, self._seqs[k, :c].copy())
+        self._install(w, names, keep)
+
+    # ---------------------------------------------------------------- inference
+    def _pseudo(self, vn: np.ndarray) -> tuple[int, float]:
+        ref = self._text_n if self.pseudo_label_source == "text" else self._protos_n
+        s = ref @ vn
+        K = s.shape[0]
+        h = float(entropy(softmax(s))) / math.log(K) if K > 1 else 0.0
+        return int(np.argmax(s)), h
+
+    def predict(self, features: Any) -> BankResult:
+        """Classify with the current prototypes without changing the bank."""
+        vn = l2_normalise(_check_features(features, self.dim))
+        scores = vn @ self._protos_n.T
+        n = vn.shape[0]
+        pl, he = np.zeros(n, np.int64), np.zeros(n)
+        for i in range(n):
+            pl[i], he[i] = self._pseudo(vn[i])
+        return BankResult(
+            labels=np.argmax(scores, axis=1).astype(np.int64) if n else np.zeros(0, np.int64),
+            scores=scores,
+            pseudo_labels=pl,
+            entropy=he,
+            accepted=np.zeros(n, bool),
+        )
+
+    def update(self, features: Any) -> BankResult:
+        """For each sample in order: classify (eq. 11 form), pseudo-label (eq. 6/7), maybe store."""
+        vn = l2_normalise(_check_features(features, self.dim))
+        n, K = vn.shape[0], self.num_classes
+        labels, pl = np.zeros(n, np.int64), np.zeros(n, np.int64)
+        scores, he, acc = np.zeros((n, K)), np.zeros(n), np.zeros(n, bool)
+        for i in range(n):
+            s = self._protos_n @ vn[i]
+            scores[i] = s
+            labels[i] = int(np.argmax(s))
+            k, h = self._pseudo(vn[i])
+            pl[i], he[i] = k, h
+            if self.max_entropy is not None and h > self.max_entropy:
+                continue
+            acc[i] = self._insert(k, vn[i], h)
+        return BankResult(labels=labels, scores=scores, pseudo_labels=pl, entropy=he, accepted=acc)
+
+    def _insert(self, k: int, vn: np.ndarray, h: float) -> bool:
+        seq = self._seq
+        self._seq += 1
+        c = self._count[k]
+        if c < self.capacity:
+            slot = c
+            self._count[k] = c + 1
+        else:
+            ent, seqs = self._ent[k], self._seqs[k]
+            worst = int(np.lexsort((seqs, -ent))[0])  # highest entropy, then oldest
+            if h > ent[worst]:  # newcomer is the worst of all: memory unchanged
+                return False
+            slot = worst
+        self._feats[k, slot] = vn
+        self._ent[k, slot] = h
+        self._seqs[k, slot] = seq
+        self._refresh(k)
+        return True
+
+    # ---------------------------------------------------------------- persistence
+    def state_equal(self, other: "PrototypeBank") -> bool:
+        """Exact equality of configuration, classes and memories."""
+        if (
+            self.class_names != other.class_names
+            or (self.capacity, self.min_support, self.max_entropy, self.pseudo_label_source, self._seq)
+            != (other.capacity, other.min_support, other.max_entropy, other.pseudo_label_source, other._seq)
+            or not np.array_equal(self._text, other._text)
+            or not np.array_equal(self._count, other._count)
+        ):
+            return False
+        for k in range(self.num_classes):
+            c = self._count[k]
+            for a, b in ((self._feats, other._feats), (self._ent, other._ent), (self._seqs, other._seqs)):
+                if not np.array_equal(a[k, :c], b[k, :c]):
+                    return False
+        return np.array_equal(self._protos, other._protos)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the bank to ``path`` (.npz, no pickles), atomically."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays = dict(
+            format_version=np.array(_FORMAT_VERSION, np.int64),
+            text_features=self._text,
+            class_names=np.array(self.class_names, dtype=np.str_).reshape(-1),
+            capacity=np.array(self.capacity, np.int64),
+            min_support=np.array(self.min_support, np.int64),
+            max_entropy=np.array(np.nan if self.max_entropy is None else self.max_entropy, np.float64),
+            pseudo_label_source=np.array(self.pseudo_label_source, dtype=np.str_),
+            seq=np.array(self._seq, np.int64),
+            counts=self._count,
+            feats=self._feats,
+            entropies=self._ent,
+            seqs=self._seqs,
+        )
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, expected_dim: int | None = None) -> "PrototypeBank":
+        """Read a bank written by :meth:`save`; :class:`BankFormatError` on any inconsistency.
+
+        ``expected_dim``: the feature dimension the caller's model produces (checked).
+        """
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                data = {k: z[k] for k in z.files}
+        except FileNotFoundError:
+            raise BankFormatError(f"prototype bank file not found: {path}") from None
+        except Exception as exc:  # BadZipFile, ValueError (pickled object arrays), OSError, ...
+            raise BankFormatError(f"{path}: not a readable prototype bank .npz ({type(exc).__name__}: {exc})") from None
+
+        def need(key: str) -> np.ndarray:
+            if key not in data:
+                raise BankFormatError(f"{path}: missing array {key!r} (not a PrototypeBank file?)")
+            return data[key]
+
+        version = int(need("format_version"))
+        if version != _FORMAT_VERSION:
+            raise BankFormatError(f"{path}: format version {version}, this code reads {_FORMAT_VERSION}")
+        w = need("text_features")
+        names_arr = need("class_names")
+        if w.ndim != 2 or names_arr.ndim != 1 or names_arr.dtype.kind != "U" or names_arr.shape[0] != w.shape[0]:
+            raise BankFormatError(
+                f"{path}: text_features {w.shape} and class_names {names_arr.shape} ({names_arr.dtype}) do not match"
+            )
+        K, D = w.shape
+        if expected_dim is not None and D != int(expected_dim):
+            raise BankFormatError(f"{path}: bank holds {D}-d features, expected {int(expected_dim)}-d")
+        cap = int(need("capacity"))
+        max_e = float(need("max_entropy"))
+        feats, ents, seqs, counts = need("feats"), need("entropies"), need("seqs"), need("counts")
+        if feats.shape != (K, cap, D) or ents.shape != (K, cap) or seqs.shape != (K, cap) or counts.shape != (K,):
+            raise BankFormatError(
+                f"{path}: memory arrays have inconsistent shapes feats={feats.shape} entropies={ents.shape} "
+                f"seqs={seqs.shape} counts={counts.shape} for K={K}, capacity={cap}, D={D}"
+            )
+        if np.any(counts < 0) or np.any(counts > cap):
+            raise BankFormatError(f"{path}: member counts out of range [0, {cap}]")
+        try:
+            bank = cls(
+                w,
+                [str(n) for n in names_arr],
+                capacity=cap,
+                min_support=int(need("min_support")),
+                max_entropy=None if math.isnan(max_e) else max_e,
+                pseudo_label_source=str(need("pseudo_label_source")),
+            )
+        except ValueError as exc:
+            raise BankFormatError(f"{path}: invalid bank settings: {exc}") from None
+        if not (np.all(np.isfinite(feats)) and np.all(np.isfinite(ents))):
+            raise BankFormatError(f"{path}: memory contains NaN or infinite values")
+        bank._feats = feats.astype(np.float64)
+        bank._ent = ents.astype(np.float64)
+        bank._seqs = seqs.astype(np.int64)
+        bank._count = counts.astype(np.int64)
+        bank._seq = int(need("seq"))
+        for k in range(K):
+            bank._refresh(k)
+        return bank
+
+    def __repr__(self) -> str:
+        return (
+            f"PrototypeBank(K={self.num_classes}, D={self.dim}, capacity={self.capacity}, "
+            f"min_support={self.min_support}, counts={self._count.tolist()})"
+        )

@@ -1,0 +1,339 @@
+"""Tests for pgfa_models.alignment: exact eq. (6)-(11) and the streaming PrototypeBank."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from pgfa_models.alignment import (
+    BankFormatError,
+    PrototypeBank,
+    transductive_predict,
+)
+
+# --------------------------------------------------------------------------- hand-worked example
+# Text features (K=3), NOT unit length on purpose:   w0 = (1,0)   w1 = (0,1)   w2 = (-2,0)
+#   normalised: (1,0), (0,1), (-1,0).
+# Features (N=5), normalised v_i in brackets:
+#   x0 = (3,0)       [ (1,0) ]      cos = ( 1,    0,   -1  )  -> pseudo-label 0
+#   x1 = (0.6,0.8)   [ same ]       cos = ( 0.6,  0.8, -0.6)  -> 1
+#   x2 = (0.8,0.6)   [ same ]       cos = ( 0.8,  0.6, -0.8)  -> 0
+#   x3 = (0,2)       [ (0,1) ]      cos = ( 0,    1,    0  )  -> 1
+#   x4 = (0.6,-0.8)  [ same ]       cos = ( 0.6, -0.8, -0.6)  -> 0
+# Class 2 receives no pseudo-label: S_0 = {0,2,4}, S_1 = {1,3}, S_2 = {}.
+# Entropy with P = softmax(s): H = log Z - sum_k P_k s_k, Z = sum_k exp(s_k):
+#   x0: Z = e + 1 + 1/e = 4.0862;         P = (.6652,.2447,.0900); H = 1.4076 - .5752 = 0.8324
+#   x1: Z = e^.6+e^.8+e^-.6 = 4.6705;      P = (.3904,.4768,.1175); H = 1.5413 - .5696 = 0.9717
+#   x2: Z = e^.8+e^.6+e^-.8 = 4.5986;      P = (.4840,.3963,.0980); H = 1.5258 - .5815 = 0.9443
+#   x3: Z = 1 + e + 1 = 4.7183;            P = (.2119,.5761,.2119); H = 1.5514 - .5761 = 0.9753
+#   x4: Z = e^.6+e^-.8+e^-.6 = 2.7708;     P = (.6578,.1623,.1981); H = 1.0191 - .1257 = 0.8934  (rounded)
+# Entropy order: S_0: x0 (.8324) < x4 (.8934) < x2 (.9443);  S_1: x1 (.9717) < x3 (.9753).
+W = np.array([[1.0, 0.0], [0.0, 1.0], [-2.0, 0.0]])
+X = np.array([[3.0, 0.0], [0.6, 0.8], [0.8, 0.6], [0.0, 2.0], [0.6, -0.8]])
+S_HAND = np.array([[1, 0, -1], [0.6, 0.8, -0.6], [0.8, 0.6, -0.8], [0, 1, 0], [0.6, -0.8, -0.6]])
+
+
+def _entropy_by_hand(s):
+    z = sum(math.exp(x) for x in s)
+    p = [math.exp(x) / z for x in s]
+    return -sum(q * math.log(q) for q in p)
+
+
+def test_hand_worked_initial_and_entropy():
+    r = transductive_predict(X, W, 1.0)
+    np.testing.assert_allclose(r.scores, S_HAND, atol=1e-12)
+    np.testing.assert_array_equal(r.initial, [0, 1, 0, 1, 0])
+    assert r.initial.dtype == np.int64 and r.final.dtype == np.int64
+    np.testing.assert_allclose(r.entropy, [_entropy_by_hand(s) for s in S_HAND], rtol=1e-12)
+    np.testing.assert_allclose(r.entropy, [0.8324, 0.9717, 0.9443, 0.9753, 0.8934], atol=6e-5)
+    np.testing.assert_allclose(r.probs.sum(1), 1.0)
+    np.testing.assert_allclose(r.probs[0], [0.6652, 0.2447, 0.0900], atol=1e-4)
+    np.testing.assert_array_equal(r.support_sizes, [3, 2, 0])
+
+
+def test_hand_worked_alpha_0_uses_text_features():
+    # rho = floor(0*3) = floor(0*2) = 0: nothing kept, c_k = w_k, final = initial.
+    r = transductive_predict(X, W, 0.0)
+    np.testing.assert_array_equal(r.kept_sizes, [0, 0, 0])
+    np.testing.assert_array_equal(r.prototypes, W)
+    np.testing.assert_array_equal(r.final, r.initial)
+
+
+def test_hand_worked_alpha_half():
+    # rho_0 = floor(0.5*3) = 1 -> Z_0 = {x0} (lowest entropy .8324);  c0 = (1, 0)
+    # rho_1 = floor(0.5*2) = 1 -> Z_1 = {x1} (.9717 < .9753);          c1 = (0.6, 0.8)
+    # rho_2 = 0 (empty class)                                          c2 = w2 = (-2, 0) as given
+    # Final cosines to normalised prototypes (1,0), (.6,.8), (-1,0):
+    #   x0: (1, .6, -1) -> 0        x1: (.6, 1, -.6) -> 1       x2: (.8, .48+.48=.96, -.8) -> 1 (!)
+    #   x3: (0, .8, 0) -> 1         x4: (.6, .36-.64=-.28, -.6) -> 0
+    r = transductive_predict(X, W, 0.5)
+    assert [z.tolist() for z in r.kept] == [[0], [1], []]
+    np.testing.assert_array_equal(r.kept_sizes, [1, 1, 0])
+    np.testing.assert_allclose(r.prototypes, [[1, 0], [0.6, 0.8], [-2, 0]], atol=1e-15)
+    np.testing.assert_allclose(r.final_scores[2], [0.8, 0.96, -0.8], atol=1e-12)
+    np.testing.assert_array_equal(r.final, [0, 1, 1, 1, 0])
+    assert r.initial[2] == 0 and r.final[2] == 1  # alignment changes a label
+
+
+def test_hand_worked_alpha_1():
+    # Z_0 = {x0, x4, x2} (entropy order), c0 = ((1+.8+.6)/3, (0+.6-.8)/3) = (0.8, -1/15)
+    # Z_1 = {x1, x3},                      c1 = ((.6+0)/2, (.8+1)/2)    = (0.3, 0.9)
+    # c2 = w2 = (-2, 0).  |c0| = sqrt(.64 + 1/225) = .80277, |c1| = sqrt(.09+.81) = .94868
+    # x2 = (.8,.6): cos c0 = (.64 - .04)/.80277 = .7474 ; cos c1 = (.24 + .54)/.94868 = .8222 -> 1
+    # x4 = (.6,-.8): cos c0 = (.48 + .05333)/.80277 = .6644 ; cos c1 = (.18 - .72)/.94868 = -.5692 -> 0
+    # x3 = (0,1): cos c0 = -.06667/.80277 = -.0830 ; cos c1 = .9/.94868 = .9487 -> 1
+    r = transductive_predict(X, W, 1.0)
+    assert [z.tolist() for z in r.kept] == [[0, 4, 2], [1, 3], []]
+    np.testing.assert_allclose(r.prototypes, [[0.8, -1 / 15], [0.3, 0.9], [-2, 0]], atol=1e-15)
+    np.testing.assert_allclose(r.final_scores[2, :2], [0.6 / math.sqrt(0.64 + 1 / 225), 0.78 / math.sqrt(0.9)])
+    np.testing.assert_allclose(r.final_scores[:, 0], [0.9965, 0.5315, 0.7474, -0.0830, 0.6644], atol=1e-4)
+    np.testing.assert_array_equal(r.final, [0, 1, 1, 1, 0])
+
+
+def test_entropy_ties_broken_by_index_and_exact_floor():
+    # Four identical features -> identical entropies; floor(0.5*4) = 2 keeps indices 0 and 1 of S_0.
+    w = np.eye(2)
+    x = np.array([[1.0, 0.2]] * 4 + [[0.0, 1.0]])
+    r = transductive_predict(x, w, 0.5)
+    assert r.kept[0].tolist() == [0, 1]
+    # floor(0.29 * 100) must be 29 (0.29*100 == 28.999999999999996 in floating point)
+    x = np.tile([[1.0, 0.0]], (100, 1))
+    assert transductive_predict(x, w, 0.29).kept_sizes[0] == 29
+    assert transductive_predict(x, w, 0.999).kept_sizes[0] == 99
+
+
+def test_transductive_validation_and_edge_cases():
+    with pytest.raises(ValueError, match="alpha"):
+        transductive_predict(X, W, 1.5)
+    with pytest.raises(ValueError, match="alpha"):
+        transductive_predict(X, W, -0.1)
+    with pytest.raises(ValueError, match=r"\(N, 2\)"):
+        transductive_predict(np.zeros((3, 4)), W, 0.5)
+    with pytest.raises(ValueError, match=r"\(K, D\)"):
+        transductive_predict(X, np.zeros(3), 0.5)
+    with pytest.raises(ValueError, match="NaN"):
+        transductive_predict(np.array([[np.nan, 0.0]]), W, 0.5)
+    r = transductive_predict(np.zeros((0, 2)), W, 0.5)
+    assert r.initial.shape == r.final.shape == (0,) and r.probs.shape == (0, 3)
+    np.testing.assert_array_equal(r.prototypes, W)
+    np.testing.assert_array_equal(r.support_sizes, [0, 0, 0])
+
+
+def test_transductive_accepts_torch_and_is_dtype_independent():
+    torch = pytest.importorskip("torch")
+    a = transductive_predict(X, W, 0.5)
+    b = transductive_predict(torch.tensor(X, dtype=torch.float32), torch.tensor(W), 0.5)
+    np.testing.assert_array_equal(a.final, b.final)
+    np.testing.assert_allclose(a.prototypes, b.prototypes, atol=1e-7)
+
+
+def test_transductive_recovers_clusters_when_text_is_off():
+    # Text features tilted 40 degrees from the true cluster directions: alignment fixes labels.
+    rng = np.random.default_rng(0)
+    means = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    y = np.repeat(np.arange(3), 200)
+    x = means[y] + 0.35 * rng.normal(size=(600, 3))
+    tilt = means + 0.55 * np.roll(means, 1, axis=1)
+    r = transductive_predict(x, tilt, 0.5)
+    acc0, acc1 = (r.initial == y).mean(), (r.final == y).mean()
+    assert acc1 > acc0 + 0.02, (acc0, acc1)
+
+
+# --------------------------------------------------------------------------- PrototypeBank
+NAMES = ["wave", "sit", "jump"]
+
+
+def _stream(n, d=8, seed=1):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, d))
+
+
+def _bank(**kw):
+    w = np.random.default_rng(7).normal(size=(3, 8))
+    return PrototypeBank(w, NAMES, **kw)
+
+
+def test_bank_falls_back_to_text_until_min_support():
+    w = np.eye(3)
+    bank = PrototypeBank(w, NAMES, capacity=4, min_support=3)
+    np.testing.assert_array_equal(bank.prototypes(), w)
+    f1, f2, f3 = [1.0, 0.1, 0.0], [1.0, 0.0, 0.1], [1.0, 0.2, 0.2]
+    bank.update(np.array([f1, f2]))
+    np.testing.assert_array_equal(bank.counts(), [2, 0, 0])
+    np.testing.assert_array_equal(bank.prototypes(), w)  # 2 < min_support: still text
+    res = bank.update(np.array([f3]))
+    assert res.accepted.tolist() == [True] and res.pseudo_labels.tolist() == [0]
+    norm = lambda v: np.array(v) / np.linalg.norm(v)  # noqa: E731
+    np.testing.assert_allclose(bank.prototypes()[0], (norm(f1) + norm(f2) + norm(f3)) / 3)
+    np.testing.assert_array_equal(bank.prototypes()[1:], w[1:])
+
+
+def test_bank_classifies_before_storing_and_final_can_differ():
+    # Text features (1,0) and (0,1); class-0 memory drifts toward (0.6,0.8)-ish samples.
+    bank = PrototypeBank(np.eye(2), ["a", "b"], capacity=8, min_support=1)
+    r1 = bank.update(np.array([[0.8, 0.6]]))  # classified with text -> 0, stored in class 0
+    assert r1.labels.tolist() == [0] and r1.pseudo_labels.tolist() == [0]
+    np.testing.assert_allclose(bank.prototypes()[0], [0.8, 0.6])
+    bank.update(np.array([[0.1, 1.0]]))  # pseudo-label 1, class-1 prototype = that sample
+    # (0.5, 0.55): text says b (0.55 > 0.5) but prototypes (0.8,.6) vs (0.1,1.0)/|.| say a
+    r = bank.predict(np.array([[0.5, 0.55]]))
+    assert r.pseudo_labels.tolist() == [1] and r.labels.tolist() == [0]
+    idx, sc = r.topk(2)
+    assert idx.tolist() == [[0, 1]] and sc[0, 0] >= sc[0, 1]
+
+
+def test_bank_memory_bounded_over_long_stream():
+    bank = _bank(capacity=5, min_support=2)
+    x = _stream(10_000)
+    for i in range(0, 10_000, 7):
+        bank.update(x[i : i + 7])
+        assert bank.counts().max() <= 5
+    assert bank.counts().tolist() == [5, 5, 5]
+    assert bank._feats.shape == (3, 5, 8)  # storage never grows
+    # memory keeps the lowest-entropy samples seen for the class
+    all_res = _bank(capacity=10_000, min_support=2).update(x)
+    for k in range(3):
+        ent_k = np.sort(all_res.entropy[all_res.pseudo_labels == k])[:5]
+        np.testing.assert_allclose(np.sort(bank._ent[k]), ent_k)
+
+
+def test_bank_eviction_drops_highest_entropy_then_oldest():
+    bank = PrototypeBank(np.eye(2), ["a", "b"], capacity=2, min_support=1)
+    confident, vague = [1.0, 0.0], [1.0, 0.9]
+    r = bank.update(np.array([vague, confident, vague, confident]))
+    # memory: [vague] -> [vague, confident] -> full: newcomer vague ties the stored vague,
+    # the OLDER one is evicted -> [vague(new), confident] -> confident evicts the vague one.
+    assert r.accepted.tolist() == [True, True, True, True]
+    mem = bank.memory(0)
+    np.testing.assert_allclose(mem, [[1.0, 0.0], [1.0, 0.0]])
+    # a newcomer worse than every member is rejected and the memory is unchanged
+    r = bank.update(np.array([vague]))
+    assert r.accepted.tolist() == [False]
+    np.testing.assert_allclose(bank.memory(0), mem)
+
+    # ties among members: A and B have identical cosines (hence entropy) but differ in the
+    # 3rd (text-orthogonal) component; a confident newcomer evicts the OLDER one, A.
+    w = np.eye(3)[:2]
+    A, B, C = [1.0, 0.5, 0.4], [1.0, 0.5, -0.4], [1.0, 0.0, 0.0]
+    bank = PrototypeBank(w, ["a", "b"], capacity=2, min_support=1)
+    r = bank.update(np.array([A, B]))
+    assert r.entropy[0] == r.entropy[1]
+    bank.update(np.array([C]))
+    mem = bank.memory(0)
+    unit = lambda v: np.array(v) / np.linalg.norm(v)  # noqa: E731
+    assert any(np.allclose(m, unit(B)) for m in mem) and any(np.allclose(m, unit(C)) for m in mem)
+    assert not any(np.allclose(m, unit(A)) for m in mem)
+
+
+def test_bank_max_entropy_filter():
+    bank = PrototypeBank(np.eye(2), ["a", "b"], capacity=4, min_support=1, max_entropy=0.9)
+    r = bank.update(np.array([[1.0, 0.0], [1.0, 0.95]]))
+    # normalised entropy of softmax(1, 0) = .8399 (accept); of softmax(.725, .689) ~ 1.0 (reject)
+    assert r.accepted.tolist() == [True, False]
+    assert r.entropy[0] == pytest.approx(_entropy_by_hand([1.0, 0.0]) / math.log(2))
+    assert bank.counts().tolist() == [1, 0]
+
+
+def test_bank_deterministic_and_batching_independent():
+    x = _stream(500)
+    a, b, c = _bank(), _bank(), _bank()
+    ra = a.update(x)
+    rb = b.update(x)
+    for i in range(0, 500, 13):
+        c.update(x[i : i + 13])
+    np.testing.assert_array_equal(ra.labels, rb.labels)
+    np.testing.assert_array_equal(ra.scores, rb.scores)
+    assert a.state_equal(b) and a.state_equal(c)
+    np.testing.assert_array_equal(a.prototypes(), c.prototypes())
+
+
+def test_bank_save_load_round_trip(tmp_path):
+    a = _bank(capacity=6, max_entropy=0.99)
+    a.update(_stream(200))
+    p = a.save(tmp_path / "bank.npz")
+    b = PrototypeBank.load(p, expected_dim=8)
+    assert a.state_equal(b) and b.class_names == NAMES
+    assert (b.capacity, b.min_support, b.max_entropy) == (6, 3, 0.99)
+    # continuing both with the same stream stays identical
+    x = _stream(50, seed=9)
+    np.testing.assert_array_equal(a.update(x).labels, b.update(x).labels)
+    assert a.state_equal(b)
+    c = _bank()
+    c.save(tmp_path / "c.npz")
+    assert PrototypeBank.load(tmp_path / "c.npz").max_entropy is None
+
+
+def test_bank_load_errors(tmp_path):
+    a = _bank()
+    a.update(_stream(30))
+    p = a.save(tmp_path / "bank.npz")
+    with pytest.raises(BankFormatError, match="expected 16-d"):
+        PrototypeBank.load(p, expected_dim=16)
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"PK\x03\x04 this is not a zip")
+    with pytest.raises(BankFormatError, match="not a readable"):
+        PrototypeBank.load(bad)
+    trunc = tmp_path / "trunc.npz"
+    trunc.write_bytes(p.read_bytes()[:200])
+    with pytest.raises(BankFormatError):
+        PrototypeBank.load(trunc)
+    with pytest.raises(BankFormatError, match="not found"):
+        PrototypeBank.load(tmp_path / "missing.npz")
+    other = tmp_path / "other.npz"
+    np.savez(other, weights=np.zeros(3))
+    with pytest.raises(BankFormatError, match="missing array 'format_version'"):
+        PrototypeBank.load(other)
+    with np.load(p) as z:
+        d = {k: z[k] for k in z.files}
+    d["feats"] = d["feats"][:, :, :4]
+    mism = tmp_path / "mism.npz"
+    np.savez(mism, **d)
+    with pytest.raises(BankFormatError, match="inconsistent shapes"):
+        PrototypeBank.load(mism)
+
+
+def test_bank_reset():
+    a = _bank()
+    text = a.prototypes()
+    a.update(_stream(100))
+    assert a.counts().sum() > 0
+    a.reset()
+    assert a.counts().tolist() == [0, 0, 0]
+    np.testing.assert_array_equal(a.prototypes(), text)
+    assert a.state_equal(_bank())
+
+
+def test_bank_set_classes_keeps_persisting_names():
+    a = _bank(capacity=5, min_support=2)
+    a.update(_stream(300))
+    old_mem = {n: a.memory(k) for k, n in enumerate(NAMES)}
+    old_proto = dict(zip(NAMES, a.prototypes()))
+    w_new = np.random.default_rng(3).normal(size=(3, 8))
+    a.set_classes(w_new, ["jump", "run", "wave"])
+    assert a.class_names == ["jump", "run", "wave"]
+    np.testing.assert_array_equal(a.memory(0), old_mem["jump"])
+    np.testing.assert_array_equal(a.memory(2), old_mem["wave"])
+    assert a.counts()[1] == 0
+    np.testing.assert_allclose(a.prototypes()[0], old_proto["jump"])
+    np.testing.assert_array_equal(a.prototypes()[1], w_new[1])  # new class: text feature
+    with pytest.raises(ValueError, match="8-d"):
+        a.set_classes(np.zeros((2, 4)), ["x", "y"])
+    with pytest.raises(ValueError, match="unique"):
+        a.set_classes(np.ones((2, 8)), ["x", "x"])
+
+
+def test_bank_validation():
+    with pytest.raises(ValueError, match="class names"):
+        PrototypeBank(np.eye(3), ["a", "b"])
+    with pytest.raises(ValueError, match="min_support"):
+        PrototypeBank(np.eye(2), ["a", "b"], capacity=2, min_support=3)
+    with pytest.raises(ValueError, match="max_entropy"):
+        PrototypeBank(np.eye(2), ["a", "b"], max_entropy=2.0)
+    with pytest.raises(ValueError, match="pseudo_label_source"):
+        PrototypeBank(np.eye(2), ["a", "b"], pseudo_label_source="oracle")
+    bank = PrototypeBank(np.eye(2), ["a", "b"], pseudo_label_source="prototype")
+    with pytest.raises(ValueError, match=r"\(N, 2\)"):
+        bank.update(np.zeros((1, 3)))
+    assert bank.update(np.zeros((0, 2))).labels.shape == (0,)
+    assert bank.update(np.array([1.0, 0.0])).labels.tolist() == [0]  # single 1-D sample
