@@ -1,0 +1,85 @@
+"""PGFA skeleton branch: encoder E_x, projection psi and the learnable temperature (eq. 1, 3-4)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .encoders import STGCN, ShiftGCN
+
+ENCODERS = ("stgcn", "shiftgcn")
+DEFAULT_HIDDEN = {"stgcn": 16, "shiftgcn": 64}
+
+
+@dataclass
+class EncoderConfig:
+    """Skeleton encoder settings (stored in checkpoints).
+
+    ``hidden_channels=None`` resolves to the paper's value for the encoder: 16 for ST-GCN
+    (setting I), 64 for Shift-GCN (setting II).
+    """
+    name: str = "stgcn"
+    in_channels: int = 3
+    hidden_channels: Optional[int] = None
+    out_dim: int = 256
+    num_person: int = 1
+    dropout: float = 0.0
+    edge_importance: bool = True
+    num_frames: int = 50
+
+    def __post_init__(self) -> None:
+        if self.name not in ENCODERS:
+            raise ValueError(f"unknown encoder {self.name!r}; expected one of {ENCODERS}")
+        if self.hidden_channels is None:
+            self.hidden_channels = DEFAULT_HIDDEN[self.name]
+        for field in ("in_channels", "hidden_channels", "out_dim", "num_person", "num_frames"):
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"encoder.{field} must be a positive integer, got {value!r}")
+        if not 0.0 <= float(self.dropout) < 1.0:
+            raise ValueError(f"encoder.dropout must be in [0, 1), got {self.dropout!r}")
+
+
+def build_encoder(cfg: EncoderConfig) -> nn.Module:
+    """Encoder E_x for ``cfg``: ``forward(x (N, in_channels, T, 25, M)) -> (N, cfg.out_dim)``."""
+    if cfg.name == "stgcn":
+        return STGCN(cfg.in_channels, cfg.hidden_channels, cfg.out_dim,
+                     dropout=cfg.dropout, edge_importance=cfg.edge_importance)
+    if cfg.name == "shiftgcn":
+        return ShiftGCN(cfg.in_channels, cfg.hidden_channels, cfg.out_dim,
+                        num_person=cfg.num_person, dropout=cfg.dropout)
+    raise ValueError(f"unknown encoder {cfg.name!r}")
+
+
+class SkeletonTextModel(nn.Module):
+    """v = psi(E_x(x)) (eq. 1) plus the learnable temperature tau of eq. (3)-(4).
+
+    ``log_tau`` is a registered parameter (saved in the state_dict); ``tau = exp(log_tau)``.
+    The loss clamps tau to a sane range (see :mod:`pgfa_models.loss`).
+    """
+
+    def __init__(self, encoder_cfg: EncoderConfig, text_dim: int, init_tau: float = 0.07):
+        super().__init__()
+        if init_tau <= 0:
+            raise ValueError(f"init_tau must be > 0, got {init_tau}")
+        self.encoder_cfg = encoder_cfg
+        self.text_dim = int(text_dim)
+        self.encoder = build_encoder(encoder_cfg)
+        self.psi = nn.Linear(encoder_cfg.out_dim, self.text_dim)
+        self.log_tau = nn.Parameter(torch.tensor(math.log(init_tau), dtype=torch.float32))
+
+    @property
+    def tau(self) -> torch.Tensor:
+        return self.log_tau.exp()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, 3, T, 25, M) -> (N, text_dim)`` un-normalised skeleton features v."""
+        return self.psi(self.encoder(x))
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """L2-normalised skeleton features ``(N, text_dim)``."""
+        return F.normalize(self.forward(x), dim=-1)
