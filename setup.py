@@ -35,6 +35,7 @@ setup(
             "pgfa-demo = pgfa_ros.demo:main",
             "recognizer = pgfa_ros.recognizer_node:main",
             "pose_estimator = pgfa_ros.pose_node:main",
+            "video_publisher = pgfa_ros.video_publisher:main",
         ],
     },
 )
