@@ -1,0 +1,272 @@
+"""``pgfa-bag``: convert datasets to rosbag2, inspect, record, play, and evaluate bags.
+
+Every failure is ONE line on stderr (``pgfa-bag <command>: error: ...``) and a non-zero exit
+code; ``eval`` writes its report and JSON only after every bag was read and every clip
+evaluated, so a broken bag never leaves a report that looks complete.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .convention import LABEL_TOPIC, META_TOPIC, SKELETON_TOPIC, BagError
+
+EXIT_ERROR = 2
+
+
+def _ints(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(t) for t in text.replace(" ", "").split(",") if t]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _split_classes(split: str | None):
+    if split is None:
+        return None, None
+    from training.splits import get_split  # CLI-level: splits are project data
+
+    s = get_split(split)
+    return list(s.unseen), s.dataset
+
+
+# ----------------------------------------------------------------------------- commands
+def cmd_convert(a) -> int:
+    from .convert import ntu_sequences, smie_sequences, utd_sequences, write_bag
+
+    classes, split_ds = _split_classes(a.split)
+    if a.classes is not None:
+        classes = a.classes
+    if a.dataset == "utd_mhad":
+        if not a.input:
+            raise BagError("--input: the UTD-MHAD folder is required")
+        src = utd_sequences(a.input[0], classes, a.subjects, a.limit)
+    elif a.dataset in ("ntu60", "ntu120"):
+        if not a.input:
+            raise BagError("--input: .skeleton files or folders are required")
+        src = ntu_sequences(a.input, classes, a.max_bodies, a.limit, a.dataset)
+    else:  # smie
+        if not a.data or not a.labels:
+            raise BagError("--data and --labels (.npy) are required for --dataset smie")
+        src = smie_sequences(a.data, a.labels, classes, a.limit, split_ds or a.smie_dataset)
+    if a.fps:
+        src.fps = float(a.fps)
+    if a.frame_id:
+        src.frame_id = a.frame_id
+    summary = write_bag(src, a.output, a.storage, skeleton_topic=a.skeleton_topic, label_topic=a.label_topic,
+                        gap_s=a.gap, overwrite=a.overwrite, version=a.bag_version, progress=not a.quiet)
+    print(f"pgfa-bag convert: wrote {summary['clips']} clips, {summary['frames']} frames "
+          f"({summary['layout']}, {summary['fps']:g} Hz, {summary['duration_s']:.1f} s) to {summary['bag']} "
+          f"[{summary['storage']}]")
+    return 0
+
+
+def cmd_info(a) -> int:
+    from .io import list_topics, open_reader, read_messages
+    from .convention import BagMeta
+
+    r = open_reader(a.bag)
+    try:
+        topics = list_topics(r)
+        meta = None
+        if any(t.name == META_TOPIC for t in topics):
+            for _, _, msg in read_messages(r, [META_TOPIC]):
+                meta = BagMeta.from_json(msg.data)
+                break
+        import yaml
+
+        md = yaml.safe_load((Path(r.path) / "metadata.yaml").read_text()).get("rosbag2_bagfile_information", {})
+        info = {"bag": str(a.bag), "storage": md.get("storage_identifier"), "version": md.get("version"),
+                "duration_s": r.duration / 1e9, "messages": r.message_count,
+                "topics": [{"name": t.name, "type": t.msgtype, "count": t.count} for t in topics],
+                "meta": json.loads(meta.to_json()) if meta else None}
+    finally:
+        r.close()
+    if a.json:
+        print(json.dumps(info, indent=2))
+    else:
+        print(f"bag: {info['bag']}  storage: {info['storage']}  duration: {info['duration_s']:.3f} s  "
+              f"messages: {info['messages']}")
+        for t in info["topics"]:
+            print(f"  {t['name']:<32} {t['type']:<40} {t['count']}")
+        if meta:
+            print(f"  layout {meta.layout}, {meta.fps:g} Hz, dataset {meta.dataset or '-'}, {meta.num_clips} clips")
+    return 0
+
+
+def cmd_record(a) -> int:
+    from .ros import record
+
+    types = {}
+    for spec in a.type or []:
+        topic, sep, typ = spec.rpartition(":")
+        if not sep or not topic:
+            raise BagError(f"--type {spec!r}: expected TOPIC:pkg/msg/Type")
+        types[topic] = typ
+    res = record(a.output, a.topics, types=types, storage=a.storage, duration=a.duration,
+                 max_messages=a.count, count_topic=a.count_topic, discovery_timeout=a.discovery_timeout,
+                 overwrite=a.overwrite)
+    counts = ", ".join(f"{t}: {n}" for t, n in res.counts.items())
+    print(f"pgfa-bag record: stopped ({res.reason or 'end'}) after {res.duration_s:.1f} s; wrote {res.bag} ({counts})")
+    return 0
+
+
+def cmd_play(a) -> int:
+    from .ros import play
+
+    remap = {}
+    for spec in a.remap or []:
+        old, sep, new = spec.partition(":=")
+        if not sep:
+            raise BagError(f"--remap {spec!r}: expected OLD:=NEW")
+        remap[old] = new
+    res = play(a.bag, rate=a.rate, loop=a.loop, topics=a.topics, remap=remap,
+               wait_subscribers=a.wait_for_subscribers, start_delay=a.delay)
+    counts = ", ".join(f"{t}: {n}" for t, n in res.published.items())
+    print(f"pgfa-bag play: {res.reason}; {res.loops} full pass(es); published {counts}")
+    return 0
+
+
+def cmd_eval(a) -> int:
+    from .clips import read_bag_clips
+    from .evaluate import run_eval, write_json, write_report
+
+    bags = []
+    for p in a.bags:
+        bags.append(read_bag_clips(p, skeleton_topic=a.skeleton_topic, label_topic=a.label_topic,
+                                   layout=a.layout, window=a.window, stride=a.stride, fps=a.fps,
+                                   progress=not a.quiet))
+    classes, _ = _split_classes(a.split)
+    if a.classes is not None:
+        classes = a.classes
+    bank = {}
+    if a.bank_capacity is not None:
+        bank["capacity"] = a.bank_capacity
+    if a.bank_min_support is not None:
+        bank["min_support"] = a.bank_min_support
+    if a.bank_max_entropy is not None:
+        bank["max_entropy"] = a.bank_max_entropy
+    modes = [m.strip() for m in a.modes.split(",") if m.strip()]
+    results, es, info = run_eval(bags, a.checkpoint, modes=modes, alpha=a.alpha, classes=classes,
+                                 descriptions=a.descriptions, bank_options=bank)
+    # everything computed: only now write outputs
+    if a.json:
+        write_json(a.json, results)
+    files = {}
+    if a.out_dir:
+        files = write_report(results, a.out_dir, title="pgfa-bag eval", info=info,
+                             class_names=[r for r in results[0]["per_class"]] or info["classes"].split(", "))
+    for r in results:
+        acc = "n/a" if r["accuracy"] is None else f"{100 * r['accuracy']:.2f} %"
+        print(f"{r['mode']:<13} accuracy {acc}  (n = {r['n']})")
+    if es.rejected:
+        print(f"rejected clips: {es.rejected}")
+    if files:
+        print(f"report: {files['markdown']}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pgfa-bag", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("convert", help="dataset -> rosbag2 (skeleton MarkerArrays + ground-truth labels)")
+    c.add_argument("--dataset", required=True, choices=["utd_mhad", "ntu60", "ntu120", "smie"])
+    c.add_argument("--input", nargs="+", help="UTD-MHAD folder, or NTU .skeleton files / folders")
+    c.add_argument("--data", help="SMIE data .npy (N,3,50,25,M)")
+    c.add_argument("--labels", help="SMIE labels .npy (N,)")
+    c.add_argument("--smie-dataset", default="ntu60", choices=["ntu60", "ntu120", "pku_mmd"],
+                   help="class names of the SMIE arrays")
+    c.add_argument("--output", "-o", required=True, help="bag folder to create")
+    c.add_argument("--storage", default="mcap", choices=["mcap", "sqlite3"])
+    c.add_argument("--split", help="keep the unseen classes of a zero-shot split, e.g. utd_mhad/U1")
+    c.add_argument("--classes", type=_ints, help="keep these 0-based classes (overrides --split)")
+    c.add_argument("--subjects", type=_ints, help="UTD-MHAD: keep these subjects (1-based)")
+    c.add_argument("--limit", type=int, help="at most this many clips")
+    c.add_argument("--max-bodies", type=int, default=2, help="NTU: bodies kept per sample")
+    c.add_argument("--fps", type=float, help="frame rate (default: the dataset's, 30 Hz)")
+    c.add_argument("--gap", type=float, default=1.0, help="seconds between clips")
+    c.add_argument("--frame-id", help="header.frame_id of the markers")
+    c.add_argument("--skeleton-topic", default=SKELETON_TOPIC)
+    c.add_argument("--label-topic", default=LABEL_TOPIC)
+    c.add_argument("--bag-version", type=int, default=9, choices=[8, 9], help="rosbag2 metadata version")
+    c.add_argument("--overwrite", action="store_true")
+    c.add_argument("--quiet", "-q", action="store_true")
+    c.set_defaults(func=cmd_convert)
+
+    i = sub.add_parser("info", help="topics, counts and pgfa meta of a bag")
+    i.add_argument("bag")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=cmd_info)
+
+    r = sub.add_parser("record", help="subscribe to topics and write a bag (Ctrl-C stops cleanly)")
+    r.add_argument("topics", nargs="+")
+    r.add_argument("--output", "-o", required=True)
+    r.add_argument("--storage", default="mcap", choices=["mcap", "sqlite3"])
+    r.add_argument("--type", action="append", metavar="TOPIC:pkg/msg/Type",
+                   help="message type of a topic (else taken from the ROS graph)")
+    r.add_argument("--duration", type=float, help="stop after this many seconds")
+    r.add_argument("--count", type=int, help="stop after this many messages")
+    r.add_argument("--count-topic", help="count only this topic's messages for --count")
+    r.add_argument("--discovery-timeout", type=float, default=5.0)
+    r.add_argument("--overwrite", action="store_true")
+    r.set_defaults(func=cmd_record)
+
+    pl = sub.add_parser("play", help="publish a bag onto its topics, honouring timestamps")
+    pl.add_argument("bag")
+    pl.add_argument("--rate", type=float, default=1.0, help="speed factor (2 = twice as fast)")
+    pl.add_argument("--loop", action="store_true")
+    pl.add_argument("--topics", nargs="+", help="only these topics")
+    pl.add_argument("--remap", action="append", metavar="OLD:=NEW")
+    pl.add_argument("--wait-for-subscribers", type=float, default=0.0, metavar="SECONDS",
+                    help="wait up to this long for a subscriber on every topic before starting")
+    pl.add_argument("--delay", type=float, default=0.0, help="seconds to wait before the first message")
+    pl.set_defaults(func=cmd_play)
+
+    e = sub.add_parser("eval", help="zero-shot evaluation of bags: text, transductive and bank modes")
+    e.add_argument("bags", nargs="+")
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--modes", default="text,transductive,bank")
+    e.add_argument("--alpha", type=float, default=0.9, help="transductive tolerance margin (eq. 9)")
+    e.add_argument("--split", help="evaluate against the unseen classes of this split")
+    e.add_argument("--classes", type=_ints, help="0-based candidate classes (default: those labelled in the bag)")
+    e.add_argument("--descriptions", help="name | complete | skeleton | name+complete (default: the checkpoint's)")
+    e.add_argument("--json", help="write the results as JSON (pgfa-eval keys)")
+    e.add_argument("--out-dir", help="folder for report.md and confusion PNGs")
+    e.add_argument("--skeleton-topic")
+    e.add_argument("--label-topic")
+    e.add_argument("--layout", help="skeleton layout for bags without /pgfa/meta")
+    e.add_argument("--fps", type=float, help="frame rate for bags without /pgfa/meta")
+    e.add_argument("--window", type=int, help="fixed windows of this many frames (ignores labels)")
+    e.add_argument("--stride", type=int)
+    e.add_argument("--bank-capacity", type=int)
+    e.add_argument("--bank-min-support", type=int)
+    e.add_argument("--bank-max-entropy", type=float)
+    e.add_argument("--quiet", "-q", action="store_true")
+    e.set_defaults(func=cmd_eval)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"pgfa-bag {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BagError as exc:
+        print(f"pgfa-bag {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        msg = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"pgfa-bag {args.command}: error: {msg}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
