@@ -95,7 +95,7 @@ def machine() -> dict:
             "python": platform.python_version()}
 
 
-def run_job(job: dict, train_only: bool = False) -> dict | None:
+def run_job(job: dict, train_only: bool = False, eval_only: bool = False) -> dict | None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     res_path = RESULTS / f"{job['name']}.json"
     if res_path.is_file():
@@ -108,6 +108,8 @@ def run_job(job: dict, train_only: bool = False) -> dict | None:
                  "recipe": job["recipe"], "sets": job["sets"], "train_command": " ".join(map(shlex.quote, tcmd)),
                  "machine": machine()}
     if not (out / "model.safetensors").is_file():
+        if eval_only:
+            return None
         rc, wall = _run(tcmd, log)
         if rc != 0:
             print(f"[bench] {job['name']}: training failed (rc {rc}), see {log}", flush=True)
@@ -141,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--report", action="store_true", help="only rebuild RESULTS.md from results/*.json")
     ap.add_argument("--train-only", action="store_true", help="train the queue, evaluate nothing")
+    ap.add_argument("--eval-only", action="store_true", help="evaluate trained jobs only, train nothing")
     ap.add_argument("--only", default=None, help="comma-separated job names")
     args = ap.parse_args(argv)
     if not args.report:
@@ -149,13 +152,14 @@ def main(argv: list[str] | None = None) -> int:
             keep = set(args.only.split(","))
             todo = [j for j in todo if j["name"] in keep]
         for job in todo:
-            print(f"[bench] {time.strftime('%H:%M:%S')} start {job['name']}", flush=True)
-            run_job(job, args.train_only)
-            if not args.train_only:
+            if not args.eval_only:
+                print(f"[bench] {time.strftime('%H:%M:%S')} start {job['name']}", flush=True)
+            run_job(job, args.train_only, args.eval_only)
+            if not args.train_only and not args.eval_only:
                 from report import write_report  # noqa: E402  (same folder)
 
                 write_report()
-            print(f"[bench] {time.strftime('%H:%M:%S')} done {job['name']}", flush=True)
+                print(f"[bench] {time.strftime('%H:%M:%S')} done {job['name']}", flush=True)
     if not args.train_only:
         from report import write_report
 
