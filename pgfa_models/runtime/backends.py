@@ -329,9 +329,9 @@ def tensorrt_key(ctx: Context, torch_tensorrt: Any) -> dict[str, Any]:
 def build_tensorrt(ctx: Context) -> tuple[Forward, Optional[Path], dict[str, Any]]:
     """TensorRT engine through torch-tensorrt (dynamo IR), dynamic batch 1-8, cached as an
     ExportedProgram keyed by GPU + torch / torch-tensorrt / TensorRT versions."""
+    torch_tensorrt = _import_trt()
     if ctx.device != "cuda":
         raise BackendUnavailable("tensorrt backend needs device='cuda' (an NVIDIA GPU)")
-    torch_tensorrt = _import_trt()
     _require_cuda(ctx, "tensorrt")
     dtype = torch.float16 if ctx.precision == "fp16" else torch.float32
     key = tensorrt_key(ctx, torch_tensorrt)
