@@ -133,16 +133,11 @@ def cmd_play(a) -> int:
 
 def cmd_eval(a) -> int:
     from .clips import read_bag_clips
-    from .evaluate import run_eval, write_json, write_report
+    from .evaluate import run_eval, write_outputs
 
-    bags = []
-    for p in a.bags:
-        bags.append(read_bag_clips(p, skeleton_topic=a.skeleton_topic, label_topic=a.label_topic,
-                                   layout=a.layout, window=a.window, stride=a.stride, fps=a.fps,
-                                   progress=not a.quiet))
-    classes, _ = _split_classes(a.split)
-    if a.classes is not None:
-        classes = a.classes
+    bags = [read_bag_clips(p, skeleton_topic=a.skeleton_topic, label_topic=a.label_topic, layout=a.layout,
+                           window=a.window, stride=a.stride, fps=a.fps, progress=not a.quiet)
+            for p in a.bags]
     bank = {}
     if a.bank_capacity is not None:
         bank["capacity"] = a.bank_capacity
@@ -151,22 +146,28 @@ def cmd_eval(a) -> int:
     if a.bank_max_entropy is not None:
         bank["max_entropy"] = a.bank_max_entropy
     modes = [m.strip() for m in a.modes.split(",") if m.strip()]
-    results, es, info = run_eval(bags, a.checkpoint, modes=modes, alpha=a.alpha, classes=classes,
-                                 descriptions=a.descriptions, bank_options=bank)
-    # everything computed: only now write outputs
-    if a.json:
-        write_json(a.json, results)
-    files = {}
-    if a.out_dir:
-        files = write_report(results, a.out_dir, title="pgfa-bag eval", info=info,
-                             class_names=[r for r in results[0]["per_class"]] or info["classes"].split(", "))
-    for r in results:
-        acc = "n/a" if r["accuracy"] is None else f"{100 * r['accuracy']:.2f} %"
+    try:
+        alphas = [float(x) for x in a.alphas.split(",") if x.strip()]
+    except ValueError:
+        raise BagError(f"--alphas: expected comma-separated numbers, got {a.alphas!r}") from None
+    if not a.quiet:
+        n = sum(len(b.clips) for b in bags)
+        print(f"pgfa-bag eval: {n} clips from {len(bags)} bag(s); modes {', '.join(modes)}")
+    report, es = run_eval(bags, a.checkpoint, modes=modes, alpha=a.alpha, alphas=alphas, split=a.split,
+                          classes=a.classes, descriptions=a.descriptions, bank_options=bank or None,
+                          two_stage_checkpoint=a.two_stage_checkpoint, device=a.device)
+    # every bag read and every clip evaluated: only now are outputs written
+    files = write_outputs(report, a.json, a.report)
+    for r in report["results"]:
+        acc = "n/a (no ground truth)" if r["accuracy"] is None else f"{100 * r['accuracy']:.2f} %"
         print(f"{r['mode']:<13} accuracy {acc}  (n = {r['n']})")
     if es.rejected:
         print(f"rejected clips: {es.rejected}")
-    if files:
-        print(f"report: {files['markdown']}")
+    if report.get("clips_outside_classes"):
+        print(f"clips of other classes (not evaluated): {report['clips_outside_classes']}")
+    for k, f in files.items():
+        if k in ("json", "markdown"):
+            print(f"{k}: {f}")
     return 0
 
 
@@ -233,11 +234,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--modes", default="text,transductive,bank")
     e.add_argument("--alpha", type=float, default=0.9, help="transductive tolerance margin (eq. 9)")
+    e.add_argument("--alphas", default="", help="optional alpha sweep reported beside, e.g. 0.1,0.5,1.0")
+    e.add_argument("--two-stage-checkpoint", help="checkpoint for mode two_stage (needs --split)")
+    e.add_argument("--device", default="cpu")
     e.add_argument("--split", help="evaluate against the unseen classes of this split")
     e.add_argument("--classes", type=_ints, help="0-based candidate classes (default: those labelled in the bag)")
     e.add_argument("--descriptions", help="name | complete | skeleton | name+complete (default: the checkpoint's)")
-    e.add_argument("--json", help="write the results as JSON (pgfa-eval keys)")
-    e.add_argument("--out-dir", help="folder for report.md and confusion PNGs")
+    e.add_argument("--json", help="write the results as JSON (the pgfa-eval report: results[] with "
+                   "mode, accuracy, n, per_class; plus per-clip predictions)")
+    e.add_argument("--report", help="Markdown report path (confusion PNGs are written beside it)")
     e.add_argument("--skeleton-topic")
     e.add_argument("--label-topic")
     e.add_argument("--layout", help="skeleton layout for bags without /pgfa/meta")

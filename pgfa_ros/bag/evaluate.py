@@ -7,9 +7,15 @@ Pipeline (each step shared with ``pgfa-eval`` so the numbers are the same on the
    checkpoint's preprocessing options and body count (``clip_ready`` bags, made from the
    already-preprocessed SMIE arrays, are stacked unchanged, like the training loader does);
 3. one batched forward pass of the checkpoint's model for the features;
-4. the modes: ``text`` (argmax cosine to the class texts, eq. 6), ``transductive`` (the exact
-   two-pass PGFA alignment over the whole set, eq. 6-11, ``alpha``) and ``bank`` (the streaming
-   prototype bank fed with the clips in bag order) — see :func:`evaluate_features`.
+4. the SAME evaluation code as ``pgfa-eval`` (``training.evaluate``: ``evaluate`` when a split is
+   named, else ``prepare`` + ``run_modes`` on the bag's labelled classes): ``text``, exact
+   two-pass ``transductive`` (``alpha``), ``bank`` (stream sorted by sample name, as pgfa-eval)
+   and ``two_stage``; JSON, Markdown and confusion PNGs are written by its writers too.
+
+Bags without ground truth (fixed windows) have no accuracy: :func:`predict_unlabelled` reports
+the predictions of each mode (bank in bag time order).
+
+``training`` is imported only here, by the CLI path (SPEC §2: CLIs may depend on it).
 
 Rejected clips (preprocessing reasons) are counted and listed, never silently dropped. A
 report is written only after every bag was read completely and every clip evaluated.
@@ -28,7 +34,7 @@ import numpy as np
 from .clips import BagClips
 from .convention import BagError
 
-MODES = ("text", "transductive", "bank")
+MODES = ("text", "transductive", "bank", "two_stage")
 DEFAULT_ALPHA = 0.9  # paper, setting I (NTU-60)
 
 
@@ -84,202 +90,162 @@ def bag_clips_to_tensors(bags: Sequence[BagClips], cfg, num_person: int) -> Eval
                    dict(rejected), rejected_names, classes, dataset)
 
 
-# ----------------------------------------------------------------------------- metrics
-def _mode_result(mode: str, pred_idx: np.ndarray, y: np.ndarray | None, class_ids: Sequence[int],
-                 class_names: Sequence[str], names: Sequence[str], extra: Mapping[str, Any] | None = None) -> dict:
-    """``{"mode","accuracy","n","per_class"}`` (+ predictions) for one mode; pred_idx indexes class_ids."""
-    cids = np.asarray(class_ids, dtype=np.int64)
-    pred = cids[np.asarray(pred_idx, dtype=np.int64)]
-    out: dict[str, Any] = {"mode": mode, "accuracy": None, "n": int(len(pred)), "per_class": {}}
-    if y is not None:
-        correct = pred == y
-        out["accuracy"] = float(correct.mean()) if len(pred) else None
-        for k, name in zip(cids.tolist(), class_names):
-            sel = y == k
-            n = int(sel.sum())
-            out["per_class"][name] = {"class_index": int(k), "n": n, "correct": int(correct[sel].sum()),
-                                      "accuracy": float(correct[sel].mean()) if n else None}
-        cm = np.zeros((len(cids), len(cids)), dtype=np.int64)
-        pos = {int(k): i for i, k in enumerate(cids.tolist())}
-        for t, p in zip(y.tolist(), pred.tolist()):
-            if t in pos:
-                cm[pos[t], pos[p]] += 1
-        out["confusion"] = cm.tolist()
-    out["predictions"] = [{"name": n, "pred": int(p), **({"label": int(t)} if y is not None else {})}
-                          for n, p, t in zip(names, pred.tolist(), (y.tolist() if y is not None else [None] * len(pred)))]
-    if extra:
-        out.update(extra)
-    return out
+# ----------------------------------------------------------------------------- labelled: pgfa-eval's code
+def _checkpoint_meta(checkpoint):
+    from pgfa_models.checkpoint import CheckpointError, load_checkpoint
 
-
-def evaluate_features(features: np.ndarray, y: np.ndarray | None, text_features: np.ndarray,
-                      class_ids: Sequence[int], class_names: Sequence[str], names: Sequence[str],
-                      modes: Sequence[str] = MODES, alpha: float = DEFAULT_ALPHA,
-                      bank_options: Mapping | None = None) -> list[dict]:
-    """Run the zero-shot modes on features (N, D) against text features (K, D) of ``class_ids``."""
-    from pgfa_models.alignment import PrototypeBank, transductive_predict
-
-    bad = [m for m in modes if m not in MODES]
-    if bad:
-        raise BagError(f"unknown mode(s) {bad}; choose from {list(MODES)}")
-    if y is not None:
-        outside = sorted(set(y.tolist()) - set(int(c) for c in class_ids))
-        if outside:
-            raise BagError(f"clips are labelled with classes {outside} outside the evaluated classes "
-                           f"{list(class_ids)}")
-    res = []
-    tr = None
-    for mode in modes:
-        if mode in ("text", "transductive") and tr is None:
-            tr = transductive_predict(features, text_features, alpha)
-        if mode == "text":
-            res.append(_mode_result(mode, tr.initial, y, class_ids, class_names, names))
-        elif mode == "transductive":
-            res.append(_mode_result(mode, tr.final, y, class_ids, class_names, names, {"alpha": float(alpha)}))
-        else:
-            bank = PrototypeBank(text_features, list(class_names), **dict(bank_options or {}))
-            br = bank.update(features)
-            res.append(_mode_result(mode, br.labels, y, class_ids, class_names, names,
-                                    {"bank": {"capacity": bank.capacity, "min_support": bank.min_support,
-                                              "max_entropy": bank.max_entropy,
-                                              "pseudo_label_source": bank.pseudo_label_source}}))
-    return res
-
-
-# ----------------------------------------------------------------------------- report
-def write_report(results: list[dict], out_dir: str | os.PathLike, *, title: str, info: Mapping[str, Any],
-                 class_names: Sequence[str]) -> dict[str, Path]:
-    """Markdown report (modes side by side, per-class table, rejected clips) + a confusion PNG per mode."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    files: dict[str, Path] = {}
-    for r in results:
-        if "confusion" in r:
-            files[r["mode"]] = _confusion_png(np.asarray(r["confusion"]), class_names,
-                                              out / f"confusion_{r['mode']}.png", f"{title}: {r['mode']}")
-    lines = [f"# {title}", ""]
-    for k, v in info.items():
-        lines.append(f"- **{k}**: {v}")
-    lines += ["", "| mode | accuracy | n |", "|---|---|---|"]
-    for r in results:
-        acc = "n/a (no ground truth)" if r["accuracy"] is None else f"{100 * r['accuracy']:.2f} %"
-        lines.append(f"| {r['mode']} | {acc} | {r['n']} |")
-    if results and results[0]["per_class"]:
-        lines += ["", "## Per class (accuracy %, n)", "",
-                  "| class | " + " | ".join(r["mode"] for r in results) + " | n |",
-                  "|---|" + "---|" * (len(results) + 1)]
-        for name in class_names:
-            pcs = [r["per_class"].get(name, {}) for r in results]
-            cells = ["-" if pc.get("accuracy") is None else f"{100 * pc['accuracy']:.1f}" for pc in pcs]
-            lines.append(f"| {name} | " + " | ".join(cells) + f" | {pcs[0].get('n', 0)} |")
-    if files:
-        lines += ["", "## Confusion matrices", ""]
-        lines += [f"![{m}]({p.name})" for m, p in files.items()]
-    lines.append("")
-    md = out / "report.md"
-    md.write_text("\n".join(lines))
-    files["markdown"] = md
-    return files
-
-
-def _confusion_png(cm: np.ndarray, class_names: Sequence[str], path: Path, title: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    k = len(class_names)
-    fig, ax = plt.subplots(figsize=(2 + 0.6 * k, 1.5 + 0.6 * k))
-    ax.imshow(cm, cmap="Blues")
-    ax.set_xticks(range(k), [n[:24] for n in class_names], rotation=60, ha="right", fontsize=7)
-    ax.set_yticks(range(k), [n[:24] for n in class_names], fontsize=7)
-    for i in range(k):
-        for j in range(k):
-            if cm[i, j]:
-                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
-                        color="white" if cm[i, j] > cm.max() / 2 else "black")
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-# ----------------------------------------------------------------------------- end to end
-def class_texts(dataset: str, class_ids: Sequence[int], class_names: Sequence[str], kind: str,
-                checkpoint_descriptions: Mapping[str, str] | None = None) -> list[str]:
-    """Texts for the evaluated classes: the dataset's description file (``kind``) when there is
-    one, else the checkpoint's descriptions, else the class names."""
-    if kind != "name" and dataset:
-        try:
-            from training.descriptions import load_descriptions  # CLI-level: description files
-
-            return load_descriptions(dataset, kind, list(class_ids))
-        except Exception:  # noqa: BLE001 - unknown dataset / no file: fall through
-            pass
-    d = checkpoint_descriptions or {}
-    return [d.get(n) or n for n in class_names]
-
-
-def features_for(model, x: np.ndarray, batch: int = 256) -> np.ndarray:
-    from pgfa_models.recognition import make_feature_fn
-
-    fn = make_feature_fn(model)
-    return np.concatenate([fn(x[i:i + batch]) for i in range(0, len(x), batch)]) if len(x) else np.zeros((0, 0))
+    try:
+        return load_checkpoint(checkpoint)[1]
+    except (CheckpointError, OSError) as exc:
+        raise BagError(str(exc)) from None
 
 
 def run_eval(bags: Sequence[BagClips], checkpoint: str | os.PathLike, *, modes: Sequence[str] = MODES,
-             alpha: float = DEFAULT_ALPHA, classes: Sequence[int] | None = None, descriptions: str | None = None,
-             bank_options: Mapping | None = None, encoder=None) -> tuple[list[dict], EvalSet, dict]:
-    """Evaluate clips read from bags with a checkpoint; returns (per-mode results, clips, info)."""
-    from pgfa_models.checkpoint import CheckpointError, load_model
-    from pgfa_models.config import from_dict
+             alpha: float = DEFAULT_ALPHA, alphas: Sequence[float] = (), split: str | None = None,
+             classes: Sequence[int] | None = None, descriptions: str | None = None,
+             bank_options: Mapping | None = None, two_stage_checkpoint: str | None = None,
+             device: str = "cpu") -> tuple[dict, EvalSet]:
+    """Evaluate clips read from bags; returns (pgfa-eval report dict, the clips).
+
+    Labelled bags go through ``training.evaluate`` exactly as ``pgfa-eval`` does (same clip
+    order, features, text features, modes, metrics). Unlabelled bags: :func:`predict_unlabelled`.
+    """
+    from pgfa_models.config import ConfigError, from_dict
     from pgfa_models.preprocess import PreprocessConfig
 
-    try:
-        model, meta = load_model(checkpoint)
-    except (CheckpointError, OSError) as exc:
-        raise BagError(str(exc)) from None
+    meta = _checkpoint_meta(checkpoint)
     cfg = from_dict(PreprocessConfig, dict(meta.preprocess or {}), "preprocess")
     es = bag_clips_to_tensors(bags, cfg, int(meta.num_person))
-    if classes is None:
-        if es.labelled:
-            classes = sorted(set(es.y.tolist()))
-        elif es.classes:
-            classes = list(range(len(es.classes)))
+    bag_list = [str(b.path) for b in bags]
+    if not es.labelled:
+        return predict_unlabelled(es, checkpoint, modes, alpha, classes, descriptions, bank_options, device,
+                                  bag_list), es
+    from training import evaluate as ev
+    from training.datasets import ClipSet
+    from training.splits import Split, SplitError, get_split
+
+    clips = ClipSet(es.x, es.y, list(es.names), es.dataset, dict(es.rejected), list(es.rejected_names))
+    try:
+        if split is not None and classes is None:
+            sp = get_split(split)
+            if es.dataset and sp.dataset != es.dataset:
+                raise BagError(f"split {split} is for {sp.dataset}, the bag holds {es.dataset}")
         else:
-            raise BagError("unlabelled bag without a class list: pass --classes or --labels")
+            cls = sorted(set(es.y.tolist())) if classes is None else [int(c) for c in classes]
+            n = len(es.classes) or (max(cls) + 1)
+            sp = Split(f"bag classes {cls}", es.dataset, n, tuple(cls))
+        outside = sorted(set(es.y.tolist()) - set(sp.unseen))
+        if split is not None and classes is None and bank_options is None:
+            report = ev.evaluate(checkpoint, split, modes, alpha, alphas, None, descriptions,
+                                 two_stage_checkpoint, clips=clips, device=device)
+        else:
+            if "two_stage" in modes:
+                raise BagError("mode two_stage needs --split (it is evaluated by pgfa-eval's evaluate())")
+            data, m = ev.prepare(checkpoint, sp, None, descriptions, clips, device)
+            report = {"checkpoint": str(checkpoint), "split": sp.name, "unseen_classes": list(sp.unseen),
+                      "alpha": alpha, "results": ev.run_modes(data, modes, alpha, alphas, dict(bank_options or {})),
+                      "text_model": m.text_model, "descriptions": descriptions or m.extra.get("description_kind"),
+                      "framework": m.extra.get("framework"), "n": int(len(data.labels)),
+                      "rejected": data.rejected, "order": ev.BANK_ORDER, "_data": data}
+    except (ConfigError, ValueError, KeyError) as exc:
+        raise BagError(" ".join(str(exc).split())) from None
+    data = report.get("_data")
+    if data is not None:  # predictions per clip (sorted-name order of pgfa-eval)
+        for r in report["results"]:
+            if r["mode"] in ("text", "transductive", "bank") and "predictions" not in r:
+                r["predictions"] = _predictions(r, data, alpha, bank_options)
+    report["bags"] = bag_list
+    report["clips_outside_classes"] = len(outside)
+    return report, es
+
+
+def _predictions(r: dict, data, alpha: float, bank_options) -> list[dict]:
+    """Per-clip predicted class ids, recomputed from pgfa-eval's own EvalData (cheap, exact)."""
+    from pgfa_models.alignment import PrototypeBank, transductive_predict
+
+    if r["mode"] == "text":
+        pred = (data.features @ data.text_features.T).argmax(1)
+    elif r["mode"] == "transductive":
+        pred = transductive_predict(data.features, data.text_features, r.get("alpha", alpha)).final
+    else:
+        pred = PrototypeBank(data.text_features, data.class_names, **dict(bank_options or {})).update(data.features).labels
+    return [{"name": n, "label": int(data.class_ids[t]), "pred": int(data.class_ids[p])}
+            for n, t, p in zip(data.names, data.labels.tolist(), np.asarray(pred).tolist())]
+
+
+# ----------------------------------------------------------------------------- unlabelled
+def predict_unlabelled(es: EvalSet, checkpoint, modes, alpha, classes, descriptions, bank_options, device,
+                       bag_list) -> dict:
+    """Predictions only (no ground truth): counts per predicted class for each mode."""
+    from pgfa_models.alignment import PrototypeBank, transductive_predict
+    from pgfa_models.checkpoint import load_model
+    from training import evaluate as ev
+    from training.descriptions import load_descriptions
+    from training.train import encode_texts
+
+    model, meta = load_model(checkpoint, device)
+    if classes is None:
+        if not es.classes:
+            raise BagError("the bag has no labels and no class list: pass --classes with --layout bags")
+        classes = list(range(len(es.classes)))
     classes = [int(c) for c in classes]
-    names = [es.classes[c] if c < len(es.classes) else f"class {c}" for c in classes]
-    kind = descriptions or str((meta.extra or {}).get("description_kind", "complete"))
-    texts = class_texts(es.dataset, classes, names, kind, meta.descriptions)
-    if encoder is None:
-        from pgfa_models.text import TextEncoder
+    names = [es.classes[c] if c < len(es.classes) else str(c) for c in classes]
+    kind = descriptions or meta.extra.get("description_kind") or "complete"
+    try:
+        texts = load_descriptions(es.dataset, kind, classes)
+    except Exception:  # noqa: BLE001 - no description file for this dataset: class names
+        texts = [(meta.descriptions or {}).get(n) or n for n in names]
+    tf = encode_texts(meta.text_model, texts)
+    feats = ev.extract_features(model, es.x, device=device)
+    results = []
+    for mode in modes:
+        if mode == "text":
+            pred = (feats @ tf.T).argmax(1)
+        elif mode == "transductive":
+            pred = transductive_predict(feats, tf, alpha).final
+        elif mode == "bank":
+            pred = PrototypeBank(tf, names, **dict(bank_options or {})).update(feats).labels  # bag time order
+        else:
+            raise BagError(f"mode {mode!r} needs ground truth or is unknown")
+        counts = np.bincount(np.asarray(pred, dtype=np.int64), minlength=len(classes))
+        results.append({"mode": mode, "accuracy": None, "n": int(len(pred)),
+                        "per_class": {n: {"id": c, "predicted": int(k)} for n, c, k in zip(names, classes, counts)},
+                        "predictions": [{"name": nm, "pred": classes[int(p)]} for nm, p in zip(es.names, pred)]})
+    return {"checkpoint": str(checkpoint), "split": None, "unseen_classes": classes, "alpha": alpha,
+            "results": results, "text_model": meta.text_model, "descriptions": kind, "n": len(es.names),
+            "rejected": es.rejected, "bags": bag_list, "labelled": False}
 
-        encoder = TextEncoder(meta.text_model)
-    text_features = np.asarray(encoder.encode(texts), dtype=np.float32)
-    if text_features.shape[1] != meta.text_dim:
-        raise BagError(f"text features are {text_features.shape[1]}-d, the checkpoint expects {meta.text_dim}-d")
-    feats = features_for(model, es.x)
-    y = es.y if es.labelled else None
-    results = evaluate_features(feats, y, text_features, classes, names, es.names, modes, alpha, bank_options)
-    info = {"checkpoint": str(checkpoint), "bags": ", ".join(str(b.path) for b in bags),
-            "clips": len(es.names), "rejected": dict(es.rejected) or "none", "classes": ", ".join(names),
-            "descriptions": kind, "alpha": alpha, "text model": meta.text_model}
-    return results, es, info
 
+# ----------------------------------------------------------------------------- outputs
+def write_outputs(report: dict, json_path=None, md_path=None) -> dict[str, Path]:
+    """JSON / Markdown / confusion PNGs with pgfa-eval's writers (labelled); a short table otherwise."""
+    from training import evaluate as ev
 
-def json_payload(results: list[dict]) -> Any:
-    """One mode -> the pgfa-eval object itself; several -> a list of such objects (mode order)."""
-    return results[0] if len(results) == 1 else results
-
-
-def write_json(path: str | os.PathLike, results: list[dict]) -> Path:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp")
-    tmp.write_text(json.dumps(json_payload(results), indent=2))
-    os.replace(tmp, p)
-    return p
+    files: dict[str, Path] = {}
+    if json_path:
+        ev.write_json(report, json_path)
+        files["json"] = Path(json_path)
+    if md_path:
+        md = Path(md_path)
+        md.parent.mkdir(parents=True, exist_ok=True)
+        if report.get("labelled", True):
+            pngs = {}
+            for r in report["results"]:
+                png = md.with_name(f"{md.stem}_{r['mode']}_confusion.png")
+                ev.write_confusion_png(r, png)
+                pngs[r["mode"]] = png.name
+                files[r["mode"]] = png
+            ev.write_markdown(report, md, pngs)
+            with open(md, "a") as fh:
+                fh.write("\nBags: " + ", ".join(f"`{b}`" for b in report.get("bags", [])) + "\n")
+        else:
+            lines = ["# Bag predictions (no ground truth in the bag)", "",
+                     "Bags: " + ", ".join(f"`{b}`" for b in report["bags"]), "",
+                     "| class | " + " | ".join(r["mode"] for r in report["results"]) + " |",
+                     "|---|" + "---|" * len(report["results"])]
+            for name in report["results"][0]["per_class"]:
+                lines.append(f"| {name} | " + " | ".join(str(r["per_class"][name]["predicted"])
+                                                        for r in report["results"]) + " |")
+            md.write_text("\n".join(lines) + "\n")
+        files["markdown"] = md
+    return files
