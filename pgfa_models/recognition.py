@@ -24,7 +24,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["MODES", "Prediction", "LabelSet", "Recognizer", "make_feature_fn", "load_recognizer"]
+__all__ = ["MODES", "Prediction", "LabelSet", "Recognizer", "make_feature_fn", "make_runtime_feature_fn", "load_recognizer"]
 
 MODES = ("text", "prototype_bank")
 FeatureFn = Callable[[np.ndarray], np.ndarray]
@@ -167,6 +167,8 @@ class Recognizer:
         self.bank_options = dict(bank_options or {})
         self._lock = threading.RLock()
         self.bank = self._new_bank()
+        self.backend = "custom"
+        self.backend_error: str | None = None
 
     def _new_bank(self):
         from .alignment import PrototypeBank
@@ -241,6 +243,15 @@ class Recognizer:
         return out
 
 
+def make_runtime_feature_fn(checkpoint: str, backend: str, device: str = "cpu", num_threads: int | None = None):
+    """Feature function from an inference backend of ``pgfa_models.runtime`` (``auto``,
+    ``onnxruntime``, ``compiled``, ...). Returns ``(fn, name)``; raises when it cannot load."""
+    from .runtime import load_runtime
+
+    rt = load_runtime(checkpoint, backend=backend, device=device, threads=num_threads or None)
+    return rt.embed, rt.name
+
+
 def load_recognizer(
     checkpoint: str,
     labels: Sequence[str] | None = None,
@@ -252,11 +263,15 @@ def load_recognizer(
     num_threads: int | None = None,
     bank_options: Mapping | None = None,
     encoder=None,
+    backend: str = "eager",
 ):
     """Load a checkpoint and build ``(Recognizer, CheckpointMeta)``.
 
     ``labels`` default to the checkpoint's training labels; class texts default to the
     checkpoint's descriptions. ``encoder`` (a TextEncoder-like object) overrides the text model.
+    ``backend``: ``eager`` (PyTorch, the reference) or a ``pgfa_models.runtime`` backend name
+    (``auto``, ``onnxruntime``, ``compiled``, ``tensorrt``); when that backend cannot load, eager
+    PyTorch is used and ``recognizer.backend_error`` says why. ``recognizer.backend`` names the one used.
     """
     from .checkpoint import load_model
 
@@ -270,5 +285,14 @@ def load_recognizer(
     if label_set.features.shape[1] != meta.text_dim:
         raise ValueError(f"text features are {label_set.features.shape[1]}-d, the model makes {meta.text_dim}-d")
     tau = float(model.tau.detach().clamp(0.01, 1.0))
-    rec = Recognizer(make_feature_fn(model, device, num_threads), label_set, mode, tau, top_k, bank_options)
+    fn, used, error = None, "eager", None
+    if backend and backend != "eager":
+        try:
+            fn, used = make_runtime_feature_fn(str(checkpoint), backend, device, num_threads)
+        except Exception as exc:  # missing library, build failure: fall back to the reference
+            error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    if fn is None:
+        fn = make_feature_fn(model, device, num_threads)
+    rec = Recognizer(fn, label_set, mode, tau, top_k, bank_options)
+    rec.backend, rec.backend_error = used, error
     return rec, meta

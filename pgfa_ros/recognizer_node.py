@@ -71,6 +71,7 @@ _PARAMS: dict[str, tuple[object, str, bool]] = {
     "stride_frames": (10, "frames between two windows of one body", True),
     "body_timeout": (1.0, "seconds without data after which a body is forgotten", True),
     "max_bodies": (8, "most bodies tracked at once", True),
+    "stagger_windows": (True, "offset the window phase of bodies that appear together (lower latency)", True),
     "max_window_frames": (300, "buffer bound per body (frames), for seconds windows", False),
     "top_k": (3, "labels reported per window", True),
     "alert_classes": (["falling"], "labels that raise alerts", True),
@@ -81,13 +82,20 @@ _PARAMS: dict[str, tuple[object, str, bool]] = {
     "load_bank": (False, "load bank_path at configure when it exists", False),
     "bank_capacity": (64, "prototype bank memory per class", False),
     "bank_min_support": (3, "members before a class prototype replaces its text feature", False),
-    "num_threads": (1, "torch intra-op threads for inference (0 = torch default)", False),
+    "backend": ("auto", "inference backend: eager | auto | onnxruntime | compiled | tensorrt (falls back to eager)", False),
+    "device": ("cpu", "inference device: cpu | cuda", False),
+    "num_threads": (1, "intra-op threads for inference (0 = library default)", False),
     "max_markers": (0, "markers per message above which it is ignored as a flood (0 = max_bodies*joints)", True),
     "diagnostics_period": (1.0, "seconds between /diagnostics messages", False),
     "publish_markers": (True, "publish RViz text markers on ~/markers", True),
     "autostart": (False, "configure and activate at start-up without a lifecycle manager", False),
 }
-_WINDOW_PARAMS = ("window_frames", "window_seconds", "stride_frames", "body_timeout", "max_bodies")
+_WINDOW_PARAMS = ("window_frames", "window_seconds", "stride_frames", "body_timeout", "max_bodies",
+                  "stagger_windows")
+
+
+def _r(x: float) -> float | None:
+    return None if not math.isfinite(x) else round(float(x), 3)
 
 
 def _percentile(values, q: float) -> float:
@@ -122,6 +130,7 @@ class RecognizerNode(LifecycleNode):
         self._entities: list = []
         self._body_pubs: dict[int, object] = {}
         self._frame_ids: dict[int, str] = {}
+        self._transport: dict[int, tuple[float, float]] = {}  # body -> (last stamp, receive time)
         self._alert_runs: dict[tuple[int, str], int] = {}
         self._reset_stats()
 
@@ -194,6 +203,7 @@ class RecognizerNode(LifecycleNode):
             body_timeout=float(self._p("body_timeout")),
             max_bodies=int(self._p("max_bodies")),
             max_frames=int(self._p("max_window_frames")),
+            stagger=bool(self._p("stagger_windows")),
         )
 
     def _label_args(self):
@@ -248,7 +258,11 @@ class RecognizerNode(LifecycleNode):
                 self._p("checkpoint") or DEFAULT_CHECKPOINT, labels=labels, descriptions=desc or None, mode=self._p("mode"),
                 top_k=int(self._p("top_k")), text_cache_dir=cache, num_threads=int(self._p("num_threads")) or None,
                 bank_options=dict(capacity=int(self._p("bank_capacity")),
-                                  min_support=int(self._p("bank_min_support"))))
+                                  min_support=int(self._p("bank_min_support"))),
+                backend=self._p("backend"), device=self._p("device"))
+            if rec.backend_error:
+                self.get_logger().warning(f"backend {self._p('backend')!r} unavailable ({rec.backend_error}); "
+                                          "using eager PyTorch")
             self._meta = meta
             self._num_person = int(meta.num_person or 1)
             pre = dict(meta.preprocess or {})
@@ -269,7 +283,7 @@ class RecognizerNode(LifecycleNode):
             self._label_thread.start()
             self.get_logger().info(
                 f"configured in {time.monotonic() - t0:.1f} s: {self._p('checkpoint') or DEFAULT_CHECKPOINT} ({meta.text_model}), "
-                f"layout {self._layout.name}, {len(rec.labels)} labels, mode {rec.mode}")
+                f"layout {self._layout.name}, {len(rec.labels)} labels, mode {rec.mode}, backend {rec.backend}")
             return TransitionCallbackReturn.SUCCESS
         except Exception as exc:
             self.get_logger().error(f"configure failed: {type(exc).__name__}: {exc}")
@@ -359,6 +373,7 @@ class RecognizerNode(LifecycleNode):
 
     def _on_skeleton(self, msg: MarkerArray) -> None:
         now = time.monotonic()
+        recv = self.get_clock().now().nanoseconds * 1e-9
         layout = self._layout
         max_bodies = int(self._p("max_bodies"))
         parsed = marker_array_to_bodies(msg, layout.num_joints, max_bodies=max_bodies,
@@ -372,6 +387,7 @@ class RecognizerNode(LifecycleNode):
             for body_id, joints in parsed.bodies.items():
                 self._windows.add(body_id, parsed.stamps[body_id], joints, now)
                 self._frame_ids[body_id] = parsed.frame_id
+                self._transport[body_id] = (parsed.stamps[body_id], recv)
             if self._windows.num_pending:
                 self._wake.notify()
 
@@ -385,6 +401,7 @@ class RecognizerNode(LifecycleNode):
                 self._frame_ids.pop(bid, None)
                 for key in [k for k in self._alert_runs if k[0] == bid]:
                     del self._alert_runs[key]
+                self._transport.pop(bid, None)
                 pub = self._body_pubs.pop(bid, None)
                 if pub is not None:
                     pubs.append(pub)
@@ -404,6 +421,9 @@ class RecognizerNode(LifecycleNode):
                     return
                 windows = self._windows.pop_ready()
                 frame_ids = dict(self._frame_ids)
+                for w in windows:
+                    st, rv = self._transport.get(w.body_id, (None, None))
+                    w.transport_ms = (rv - st) * 1e3 if st == w.end else float("nan")
             try:
                 self._process(windows, frame_ids)
             except Exception as exc:  # never let one bad batch kill the thread
@@ -417,6 +437,7 @@ class RecognizerNode(LifecycleNode):
         if rec is None or not windows:
             return
         clips, kept = [], []
+        t_pre = time.monotonic()
         for w in windows:
             res = preprocess_clip([w.joints], self._layout, self._pre_cfg, num_person=self._num_person,
                                   timestamps=w.stamps)
@@ -428,9 +449,10 @@ class RecognizerNode(LifecycleNode):
             kept.append(w)
         if not clips:
             return
-        t0 = time.perf_counter()
+        t0 = time.monotonic()
         preds = rec.classify(np.stack(clips))
-        infer_ms = (time.perf_counter() - t0) * 1e3
+        infer_ms = (time.monotonic() - t0) * 1e3
+        pre_ms = (t0 - t_pre) * 1e3
         mode = rec.mode
         now = self.get_clock().now().nanoseconds * 1e-9
         alerts = []
@@ -451,6 +473,9 @@ class RecognizerNode(LifecycleNode):
                     "mode": mode,
                     "window": {"start": w.start, "end": w.end, "frames": int(len(w.stamps))},
                     "latency_ms": round(latency_ms, 3), "frame_id": frame_ids.get(w.body_id, ""),
+                    "timing_ms": {"transport": _r(getattr(w, "transport_ms", float("nan"))),
+                                  "wait": _r((t_pre - w.ready_at) * 1e3), "preprocess": _r(pre_ms),
+                                  "inference": _r(infer_ms), "batch": len(kept)},
                 }
                 self._pub_actions.publish(String(data=json.dumps(body_msg)))
                 self._body_pub(w.body_id).publish(String(data=p.label))
@@ -549,6 +574,7 @@ class RecognizerNode(LifecycleNode):
             values = {
                 "state": "active" if self._active else "inactive",
                 "mode": self._recognizer.mode if self._recognizer else "",
+                "backend": self._recognizer.backend if self._recognizer else "",
                 "labels": len(self._recognizer.labels) if self._recognizer else 0,
                 "bodies": len(self._windows.bodies) if self._windows else 0,
                 "window_rate_hz": (self._classified - self._classified_at_last_diag) / dt,

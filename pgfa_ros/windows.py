@@ -39,6 +39,12 @@ class WindowConfig:
     ``window_seconds``; ``min_frames`` must be present); otherwise a window is the last
     ``window_frames`` frames. ``max_frames`` bounds every buffer (time-based windows at high
     rates are truncated to the newest ``max_frames`` frames).
+
+    ``stagger``: when a body's first window becomes ready in the same instant as other bodies'
+    windows (e.g. bodies that appeared together), it is postponed by a few frames (``k *
+    max(1, stride // 4)`` for the k-th coinciding body, at most ``stride - 1``), so the bodies'
+    windows fall on different frames and each inference call is small. Steady-state latency
+    then stays near the one-body latency; windows that still coincide are batched as usual.
     """
 
     window_frames: int = 45
@@ -48,6 +54,7 @@ class WindowConfig:
     max_bodies: int = 16
     max_frames: int = 300
     min_frames: int = 8
+    stagger: bool = True
 
     def __post_init__(self) -> None:
         if self.window_seconds < 0 or not math.isfinite(self.window_seconds):
@@ -81,6 +88,7 @@ class ReadyWindow:
     body_id: int
     joints: np.ndarray
     stamps: np.ndarray
+    ready_at: float = 0.0  # the ``now`` (receive clock) of the frame that completed the window
 
     @property
     def start(self) -> float:
@@ -113,6 +121,7 @@ class WindowManager:
         self.counts: Counter = Counter()
         self.frames_accepted = 0
         self.windows_ready = 0
+        self._stagger_at, self._stagger_n = None, 0  # bodies postponed at the current instant
 
     # ------------------------------------------------------------------ configuration
     def reconfigure(self, config: WindowConfig | None = None, **changes) -> None:
@@ -185,8 +194,20 @@ class WindowManager:
             while body.stamps and stamp - body.stamps[0] > cfg.window_seconds + 1e-9:
                 body.stamps.popleft()
                 body.frames.popleft()
-        if self._full(body) and (body.since_emit >= cfg.stride_frames or self._first(body)):
-            self._emit(body_id, body)
+        if self._full(body):
+            if self._first(body):
+                if self._stagger_at != now:
+                    self._stagger_at, self._stagger_n = now, 0
+                others = len(self._pending) - (body_id in self._pending) + self._stagger_n
+                shift = min(cfg.stride_frames - 1, others * max(1, cfg.stride_frames // 4))
+                if cfg.stagger and shift > 0:
+                    body.since_emit = cfg.stride_frames - shift  # first window `shift` frames later
+                    self._stagger_n += 1
+                    self.counts["staggered"] += 1
+                else:
+                    self._emit(body_id, body, now)
+            elif body.since_emit >= cfg.stride_frames:
+                self._emit(body_id, body, now)
         return None
 
     def _first(self, body: _Body) -> bool:
@@ -205,9 +226,9 @@ class WindowManager:
         period = span / (n - 1)
         return span + period >= cfg.window_seconds - 1e-9
 
-    def _emit(self, body_id: int, body: _Body) -> None:
+    def _emit(self, body_id: int, body: _Body, now: float) -> None:
         body.since_emit = 0
-        win = ReadyWindow(body_id, np.stack(body.frames), np.fromiter(body.stamps, np.float64, len(body.stamps)))
+        win = ReadyWindow(body_id, np.stack(body.frames), np.fromiter(body.stamps, np.float64, len(body.stamps)), now)
         if body_id in self._pending:
             self.counts["window_dropped"] += 1
         self._pending[body_id] = win

@@ -149,7 +149,7 @@ def system(tmp_path_factory):
     ckpt = make_checkpoint(tmp / "tiny.safetensors")
     cmd = [sys.executable, "-m", "pgfa_ros.recognizer_node", "--autostart", "--ros-args",
            "-p", f"checkpoint:={ckpt}", "-p", "layout:=kinect_v1_20", "-p", f"skeleton_topic:={TOPIC}",
-           "-p", f"window_frames:={WINDOW_FRAMES}", "-p", "stride_frames:=10", "-p", "body_timeout:=0.5",
+           "-p", "backend:=eager", "-p", f"window_frames:={WINDOW_FRAMES}", "-p", "stride_frames:=10", "-p", "body_timeout:=0.5",
            "-p", f"max_bodies:={MAX_BODIES}", "-p", "diagnostics_period:=0.5",
            "-p", f"bank_path:={tmp / 'bank.npz'}", "-p", "top_k:=3"]
     log = open(tmp / "recognizer.log", "w")

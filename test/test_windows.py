@@ -42,8 +42,28 @@ def test_seconds_windows():
     assert wins2 and all(14 <= len(w.stamps) <= 16 for w in wins2)
 
 
+def test_stagger_spreads_coinciding_bodies():
+    wm = WindowManager(J, WindowConfig(window_frames=10, stride_frames=8))
+    ticks = {}
+    for i in range(40):
+        for b in range(3):
+            wm.add(b, i / 30, frame(b), now=i / 30)
+        for w in wm.pop_ready():
+            ticks.setdefault(w.body_id, []).append(i)
+    assert ticks[0][0] == 9 and ticks[1][0] == 11 and ticks[2][0] == 13
+    assert all(np.all(np.diff(t) == 8) for t in ticks.values())
+    assert wm.counts["staggered"] == 2
+    wm = WindowManager(J, WindowConfig(window_frames=10, stride_frames=8, stagger=False))
+    feed_both = []
+    for i in range(10):
+        for b in range(3):
+            wm.add(b, i / 30, frame(b), now=i / 30)
+        feed_both += wm.pop_ready()
+    assert len(feed_both) == 3 and {w.end for w in feed_both} == {9 / 30}
+
+
 def test_two_bodies_independent():
-    wm = WindowManager(J, WindowConfig(window_frames=10, stride_frames=5))
+    wm = WindowManager(J, WindowConfig(window_frames=10, stride_frames=5, stagger=False))
     ready = []
     for i in range(20):
         for b in (1, 2):
