@@ -247,3 +247,41 @@ def test_bad_input_is_counted_and_bounded(system):
     assert int(last.get("partial_window_discarded", 0)) > 0
     assert {a["body_id"] for a in lis.actions} >= {0, 1}, "recognition stopped under bad input"
     assert int(last["rejected_input_nan_joint"]) > 0
+
+
+def test_lifecycle_and_parameter_validation_in_process(tmp_path):
+    """configure/activate/deactivate/cleanup cycle and refused parameter values, no DDS peers."""
+    from lifecycle_msgs.msg import State  # noqa: F401
+    from rclpy.lifecycle import TransitionCallbackReturn
+
+    from pgfa_ros.recognizer_node import RecognizerNode, autostart
+
+    ckpt = make_checkpoint(tmp_path / "tiny.safetensors")
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=int(_env()["ROS_DOMAIN_ID"]))
+    try:
+        node = RecognizerNode(context=ctx, parameter_overrides=[
+            Parameter("checkpoint", value=str(ckpt)), Parameter("layout", value="kinect_v1_20"),
+            Parameter("backend", value="eager"), Parameter("skeleton_topic", value="/pgfa_test/unused")])
+        bad = [Parameter("mode", value="nonsense"), Parameter("window_frames", value=1),
+               Parameter("labels", value=["a", "a"]), Parameter("alert_threshold", value=1.5),
+               Parameter("body_timeout", value=-1.0)]
+        for p in bad:
+            assert not node.set_parameters([p])[0].successful, p.name
+        assert autostart(node)
+        snap = node.diagnostics_snapshot()
+        assert snap["state"] == "active" and snap["labels"] == 5 and snap["backend"] == "eager"
+        assert node.set_parameters([Parameter("window_frames", value=20)])[0].successful
+        assert node._windows.config.window_frames == 20
+        assert node.set_parameters([Parameter("mode", value="prototype_bank")])[0].successful
+        assert node._recognizer.mode == "prototype_bank"
+        assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+        assert node.diagnostics_snapshot()["state"] == "inactive"
+        assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+        assert node._recognizer is None
+        # a missing checkpoint fails configure cleanly
+        node.set_parameters([Parameter("checkpoint", value=str(tmp_path / "missing.safetensors"))])
+        assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=ctx)
