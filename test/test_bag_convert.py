@@ -130,3 +130,26 @@ def test_failed_conversion_leaves_no_bag(tmp_path):
     with pytest.raises(BagError, match="bad"):
         write_bag(src, tmp_path / "b")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_fast_marker_decoder_matches_generic_cdr():
+    from pgfa_ros.bag.fastcdr import decode_marker_array
+    from pgfa_ros.bag.io import marker_array, typestore
+
+    T = typestore().types
+    m = marker_array({3: np.arange(60).reshape(20, 3) * 0.1, 0: np.full((20, 3), np.nan)}, 123456789012, "cam")
+    m.markers[0].text = "hello"
+    m.markers[1].points = [T["geometry_msgs/msg/Point"](x=1.0, y=2.0, z=3.0)]
+    m.markers[2].ns = "abcde"
+    m.markers[4].uv_coordinates = [T["visualization_msgs/msg/UVCoordinate"](u=1.0, v=2.0)]
+    for little in (True, False):
+        raw = typestore().serialize_cdr(m, "visualization_msgs/msg/MarkerArray", little_endian=little)
+        ref = typestore().deserialize_cdr(raw, "visualization_msgs/msg/MarkerArray")
+        fast = decode_marker_array(raw)
+
+        def key(a):
+            return [(k.id, k.action, k.header.stamp.sec, k.header.stamp.nanosec, k.header.frame_id,
+                     repr((k.pose.position.x, k.pose.position.y, k.pose.position.z))) for k in a.markers]
+
+        assert fast is not None and key(fast) == key(ref)
+    assert decode_marker_array(raw[:-9]) is None  # strict: a short buffer is never half-read

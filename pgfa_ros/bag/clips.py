@@ -23,7 +23,8 @@ import numpy as np
 from .convention import (
     LABEL_TOPIC, MARKER_ARRAY, META_TOPIC, NS_PER_S, SKELETON_TOPIC, STRING, BagError, BagMeta, ClipLabel,
 )
-from .io import describe_topics, list_topics, open_reader, read_messages, stamp_ns
+from .fastcdr import decode_marker_array
+from .io import describe_topics, list_topics, open_reader, read_messages, stamp_ns, typestore
 
 
 @dataclass
@@ -52,6 +53,19 @@ class BagClips:
 class _Frame:
     t: int                       # ns
     bodies: dict[int, np.ndarray]
+
+
+def _decode(raw, msgtype: str, path, topic: str, t: int):
+    """Skeleton arrays through the fast strict decoder, anything else (or a miss) generically."""
+    if msgtype == MARKER_ARRAY:
+        msg = decode_marker_array(raw)
+        if msg is not None:
+            return msg
+    try:
+        return typestore().deserialize_cdr(raw, msgtype)
+    except Exception as exc:  # noqa: BLE001 - rosbags raises several types on bad bytes
+        raise BagError(f"{path}: corrupt message on {topic} at t={t / NS_PER_S:.6f}s "
+                       f"({' '.join(str(exc).split())[:160] or type(exc).__name__})") from None
 
 
 def _parse_frames(msgs, num_joints: int, dropped: dict) -> list[_Frame]:
@@ -130,16 +144,17 @@ def read_bag_clips(path: str | os.PathLike, *, skeleton_topic: str | None = None
 
         wanted = [sk] + ([lt] if use_labels else [])
         total = sum(topics[t].count for t in wanted)
-        it = read_messages(reader, wanted)
+        it = read_messages(reader, wanted, decode=False)
         if progress:
             from tqdm import tqdm
 
             it = tqdm(it, total=total, desc=f"read {path.name}", unit="msg", leave=False)
         sk_msgs, labels = [], []
-        for topic, t, msg in it:
+        for topic, t, raw in it:
             if topic == sk:
-                sk_msgs.append((t, msg))
+                sk_msgs.append((t, _decode(raw, MARKER_ARRAY, path, topic, t)))
             else:
+                msg = _decode(raw, STRING, path, topic, t)
                 labels.append(ClipLabel.from_json(msg.data, f"{path}: {lt} at t={t / NS_PER_S:.3f}s"))
     finally:
         reader.close()
