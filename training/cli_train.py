@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe field, e.g. --set text.model=all-mpnet-base-v2")
     p.add_argument("--fresh", action="store_true", help="ignore a resumable state in --out")
+    p.add_argument("--limit-per-class", type=int, default=None,
+                   help="use only the first N clips (by file name) of each class: smoke tests only")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -76,8 +78,16 @@ def main(argv: list[str] | None = None) -> int:
             log.unlink()
     command = "pgfa-train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     try:
+        clips = None
+        if args.limit_per_class is not None:
+            from .datasets import load_utd_mhad
+
+            if not args.split.startswith("utd_mhad/"):
+                raise ValueError("--limit-per-class is implemented for UTD-MHAD splits only")
+            clips = load_utd_mhad(recipe.data.root, recipe.data.preprocess, recipe.data.num_person,
+                                  limit_per_class=args.limit_per_class)
         summary = train(recipe, args.split, args.seed, args.out, device=args.device,
-                        progress=not args.quiet, command=command)
+                        progress=not args.quiet, command=command, clips=clips)
     except (ConfigError, ValueError, FileNotFoundError) as exc:
         print(f"pgfa-train: error: {exc}", file=sys.stderr)
         return 2
