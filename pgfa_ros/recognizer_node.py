@@ -51,7 +51,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from pgfa_models.layouts import LAYOUTS, get_layout
 from pgfa_models.preprocess import PreprocessConfig, preprocess_clip
 from pgfa_models.recognition import MODES, load_recognizer
-from pgfa_ros.skeleton_msgs import marker_array_to_bodies, stamp_to_sec
+from pgfa_ros.skeleton_msgs import marker_array_bytes_to_bodies, marker_array_to_bodies
 from pgfa_ros.windows import WindowConfig, WindowManager
 
 __all__ = ["RecognizerNode", "autostart", "main", "DEFAULT_CHECKPOINT"]
@@ -88,6 +88,7 @@ _PARAMS: dict[str, tuple[object, str, bool]] = {
     "max_markers": (0, "markers per message above which it is ignored as a flood (0 = max_bodies*joints)", True),
     "diagnostics_period": (1.0, "seconds between /diagnostics messages", False),
     "publish_markers": (True, "publish RViz text markers on ~/markers", True),
+    "fast_parse": (True, "decode skeleton messages straight from CDR bytes (raw subscription)", False),
     "autostart": (False, "configure and activate at start-up without a lifecycle manager", False),
 }
 _WINDOW_PARAMS = ("window_frames", "window_seconds", "stride_frames", "body_timeout", "max_bodies",
@@ -295,8 +296,9 @@ class RecognizerNode(LifecycleNode):
         self._pub_alerts = self.create_publisher(String, "~/alerts", 10)
         self._pub_markers = self.create_publisher(MarkerArray, "~/markers", 5)
         self._pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._fast_parse = bool(self._p("fast_parse"))
         self._sub = self.create_subscription(MarkerArray, self._p("skeleton_topic"), self._on_skeleton,
-                                             qos_profile_sensor_data)
+                                             qos_profile_sensor_data, raw=self._fast_parse)
         self._srv_reset = self.create_service(Trigger, "~/reset_bank", self._srv_reset_bank)
         self._srv_save = self.create_service(Trigger, "~/save_bank", self._srv_save_bank)
         self._timer_expire = self.create_timer(0.1, self._on_expire_timer)
@@ -371,13 +373,14 @@ class RecognizerNode(LifecycleNode):
         self._stats_t0 = time.monotonic()
         self._last_diag_t = time.monotonic()
 
-    def _on_skeleton(self, msg: MarkerArray) -> None:
+    def _on_skeleton(self, msg) -> None:
         now = time.monotonic()
         recv = self.get_clock().now().nanoseconds * 1e-9
         layout = self._layout
         max_bodies = int(self._p("max_bodies"))
-        parsed = marker_array_to_bodies(msg, layout.num_joints, max_bodies=max_bodies,
-                                        max_markers=int(self._p("max_markers")) or None)
+        parse = marker_array_bytes_to_bodies if isinstance(msg, (bytes, bytearray)) else marker_array_to_bodies
+        parsed = parse(msg, layout.num_joints, max_bodies=max_bodies,
+                       max_markers=int(self._p("max_markers")) or None)
         with self._lock:
             self._msgs += 1
             for reason, n in parsed.dropped.items():

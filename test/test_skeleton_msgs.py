@@ -87,3 +87,68 @@ def test_kinect_v1_layout_ids():
     src = bodies(2, 20)
     p = marker_array_to_bodies(joints_to_marker_array(src, 0.5), 20)
     assert sorted(p.bodies) == [0, 1] and p.bodies[1].shape == (20, 3)
+
+
+def _varied_message(rng):
+    """Markers exercising every variable-length field (alignment) plus bad ids, NaN and deletes."""
+    from geometry_msgs.msg import Point
+    from std_msgs.msg import ColorRGBA
+    from visualization_msgs.msg import UVCoordinate
+
+    msg = joints_to_marker_array({b: rng.normal(size=(J, 3)) for b in range(3)}, 7.5, "cam" * rng.integers(0, 4))
+    for m in msg.markers[:: int(rng.integers(2, 7))]:
+        m.ns = "x" * int(rng.integers(0, 9))
+        m.text = "label" * int(rng.integers(0, 3))
+        m.points = [Point(x=1.0, y=2.0, z=3.0)] * int(rng.integers(0, 3))
+        m.colors = [ColorRGBA(r=1.0)] * int(rng.integers(0, 3))
+        m.texture_resource = "t" * int(rng.integers(0, 5))
+        m.texture.format = "png"[: int(rng.integers(0, 4))]
+        m.texture.header.frame_id = "f" * int(rng.integers(0, 6))
+        m.texture.data = bytes(range(int(rng.integers(0, 7))))
+        m.uv_coordinates = [UVCoordinate(u=0.5, v=0.25)] * int(rng.integers(0, 3))
+        m.mesh_resource = "m" * int(rng.integers(0, 5))
+        m.mesh_file.filename = "g" * int(rng.integers(0, 5))
+        m.mesh_file.data = bytes(int(rng.integers(0, 5)))
+        m.frame_locked = bool(rng.integers(0, 2))
+        m.mesh_use_embedded_materials = bool(rng.integers(0, 2))
+    msg.markers[1].pose.position.z = math.nan
+    msg.markers[2].id = 77
+    msg.markers[3].action = Marker.DELETE
+    msg.markers.append(msg.markers[0])  # duplicate joint
+    return msg
+
+
+def test_raw_cdr_parser_matches_message_parser():
+    from rclpy.serialization import serialize_message
+
+    from pgfa_ros.skeleton_msgs import marker_array_bytes_to_bodies
+
+    rng = np.random.default_rng(1)
+    for _ in range(25):
+        msg = _varied_message(rng)
+        a = marker_array_to_bodies(msg, J)
+        b = marker_array_bytes_to_bodies(serialize_message(msg), J)
+        assert a.dropped == b.dropped and a.stamps == b.stamps and a.frame_id == b.frame_id
+        assert a.bodies.keys() == b.bodies.keys()
+        for k in a.bodies:
+            np.testing.assert_array_equal(a.bodies[k], b.bodies[k])
+    flood = MarkerArray(markers=[Marker() for _ in range(1000)])
+    assert marker_array_bytes_to_bodies(serialize_message(flood), J).dropped["flood"] == 1000
+    assert marker_array_bytes_to_bodies(serialize_message(MarkerArray()), J).dropped["empty"] == 1
+
+
+def test_raw_cdr_parser_survives_garbage():
+    from rclpy.serialization import serialize_message
+
+    from pgfa_ros.skeleton_msgs import marker_array_bytes_to_bodies
+
+    raw = serialize_message(joints_to_marker_array(bodies(2), 1.0))
+    rng = np.random.default_rng(2)
+    for cut in (0, 3, 8, 50, len(raw) // 2, len(raw) - 1):
+        assert marker_array_bytes_to_bodies(raw[:cut], J).dropped["malformed"] == 1
+    for _ in range(200):  # random corruption never raises
+        buf = bytearray(raw)
+        for i in rng.integers(0, len(buf), size=5):
+            buf[i] = int(rng.integers(0, 256))
+        p = marker_array_bytes_to_bodies(bytes(buf), J)
+        assert all(v.shape == (J, 3) for v in p.bodies.values())
