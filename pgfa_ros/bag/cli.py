@@ -125,7 +125,7 @@ def cmd_play(a) -> int:
             raise BagError(f"--remap {spec!r}: expected OLD:=NEW")
         remap[old] = new
     res = play(a.bag, rate=a.rate, loop=a.loop, topics=a.topics, remap=remap,
-               wait_subscribers=a.wait_for_subscribers, start_delay=a.delay)
+               wait_subscribers=a.wait_for_subscribers, min_subscribers=a.min_subscribers, start_delay=a.delay)
     counts = ", ".join(f"{t}: {n}" for t, n in res.published.items())
     print(f"pgfa-bag play: {res.reason}; {res.loops} full pass(es); published {counts}")
     return 0
@@ -226,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--remap", action="append", metavar="OLD:=NEW")
     pl.add_argument("--wait-for-subscribers", type=float, default=0.0, metavar="SECONDS",
                     help="wait up to this long for a subscriber on every topic before starting")
+    pl.add_argument("--min-subscribers", type=int, default=1,
+                    help="with --wait-for-subscribers: subscribers every topic needs (e.g. recorder + node)")
     pl.add_argument("--delay", type=float, default=0.0, help="seconds to wait before the first message")
     pl.set_defaults(func=cmd_play)
 

@@ -194,12 +194,13 @@ def _qos_from_bag(conn):
 
 
 def play(bag: str | os.PathLike, *, rate: float = 1.0, loop: bool = False, topics: Sequence[str] | None = None,
-         remap: dict[str, str] | None = None, wait_subscribers: float = 0.0, start_delay: float = 0.0,
+         remap: dict[str, str] | None = None, wait_subscribers: float = 0.0, min_subscribers: int = 1,
+         start_delay: float = 0.0,
          max_loops: int | None = None, node_name: str = "pgfa_bag_player", stop: _StopFlag | None = None,
          log=print) -> PlayResult:
     """Publish a bag's messages onto their topics, keeping the recorded spacing divided by
     ``rate``; ``loop`` repeats until Ctrl-C (or ``max_loops``). ``wait_subscribers`` waits up
-    to that many seconds for every topic to have a subscriber before starting."""
+    to that many seconds for every topic to have at least ``min_subscribers`` subscribers."""
     if not rate > 0:
         raise BagError(f"--rate must be > 0, got {rate}")
     remap = remap or {}
@@ -228,7 +229,7 @@ def play(bag: str | os.PathLike, *, rate: float = 1.0, loop: bool = False, topic
         if wait_subscribers > 0:
             deadline = time.monotonic() + wait_subscribers
             while time.monotonic() < deadline and not stop.event.is_set():
-                if all(p.get_subscription_count() > 0 for p in pubs.values()):
+                if all(p.get_subscription_count() >= max(1, min_subscribers) for p in pubs.values()):
                     break
                 time.sleep(0.02)
         if start_delay > 0:
