@@ -42,7 +42,7 @@ class WindowConfig:
 
     ``stagger``: when a body's first window becomes ready in the same instant as other bodies'
     windows (e.g. bodies that appeared together), it is postponed by a few frames (``k *
-    max(1, stride // 4)`` for the k-th coinciding body, at most ``stride - 1``), so the bodies'
+    max(1, stride // 4)`` modulo ``stride`` for the k-th coinciding body), so the bodies'
     windows fall on different frames and each inference call is small. Steady-state latency
     then stays near the one-body latency; windows that still coincide are batched as usual.
     """
@@ -199,7 +199,7 @@ class WindowManager:
                 if self._stagger_at != now:
                     self._stagger_at, self._stagger_n = now, 0
                 others = len(self._pending) - (body_id in self._pending) + self._stagger_n
-                shift = min(cfg.stride_frames - 1, others * max(1, cfg.stride_frames // 4))
+                shift = (others * max(1, cfg.stride_frames // 4)) % cfg.stride_frames
                 if cfg.stagger and shift > 0:
                     body.since_emit = cfg.stride_frames - shift  # first window `shift` frames later
                     self._stagger_n += 1

@@ -53,6 +53,14 @@ def test_stagger_spreads_coinciding_bodies():
     assert ticks[0][0] == 9 and ticks[1][0] == 11 and ticks[2][0] == 13
     assert all(np.all(np.diff(t) == 8) for t in ticks.values())
     assert wm.counts["staggered"] == 2
+    wm = WindowManager(J, WindowConfig(window_frames=10, stride_frames=4))  # step 1: phases wrap
+    first = {}
+    for i in range(20):
+        for b in range(6):
+            wm.add(b, i / 30, frame(b), now=i / 30)
+        for w in wm.pop_ready():
+            first.setdefault(w.body_id, i)
+    assert [first[b] for b in range(6)] == [9, 10, 11, 12, 9, 10]
     wm = WindowManager(J, WindowConfig(window_frames=10, stride_frames=8, stagger=False))
     feed_both = []
     for i in range(10):
