@@ -313,6 +313,20 @@ def _import_trt():
     return torch_tensorrt
 
 
+def _first_that_accepts(fn: Callable, args: tuple, *variants: dict) -> Any:
+    """Call ``fn(*args, **kw)`` with the first keyword set the installed version accepts."""
+    last: Exception | None = None
+    for kw in variants:
+        try:
+            return fn(*args, **kw)
+        except TypeError as exc:  # unexpected keyword: try the older spelling
+            if "argument" not in str(exc):
+                raise
+            last = exc
+    assert last is not None
+    raise last
+
+
 def tensorrt_key(ctx: Context, torch_tensorrt: Any) -> dict[str, Any]:
     try:
         import tensorrt
@@ -344,18 +358,34 @@ def build_tensorrt(ctx: Context) -> tuple[Forward, Optional[Path], dict[str, Any
         shape = ctx.input_shape
         inputs = [torch_tensorrt.Input(min_shape=(TRT_MIN_BATCH, *shape), opt_shape=(TRT_OPT_BATCH, *shape),
                                        max_shape=(TRT_MAX_BATCH, *shape), dtype=dtype)]
+        example = ctx.example(TRT_OPT_BATCH).to("cuda", dtype=dtype)
+        dyn = {"x": {0: torch.export.Dim("batch", min=TRT_MIN_BATCH, max=TRT_MAX_BATCH)}}
         with _quiet():
-            trt_gm = torch_tensorrt.dynamo.compile(ep, inputs=inputs, enabled_precisions={dtype},
-                                                   min_block_size=1)
-            example = ctx.example(TRT_OPT_BATCH).to("cuda", dtype=dtype)
-            torch_tensorrt.save(trt_gm, str(path), output_format="exported_program", inputs=[example])
+            # The model and inputs already carry the precision (explicit typing, the default of
+            # recent torch-tensorrt); enabled_precisions is for older releases that need it.
+            trt_gm = _first_that_accepts(
+                torch_tensorrt.dynamo.compile, (ep,),
+                dict(inputs=inputs, enabled_precisions={dtype}, min_block_size=1),
+                dict(inputs=inputs, min_block_size=1))
+            # keyword names changed across releases (inputs -> arg_inputs, dynamic_shapes added)
+            _first_that_accepts(
+                torch_tensorrt.save, (trt_gm, str(path)),
+                dict(output_format="exported_program", arg_inputs=[example], dynamic_shapes=dyn),
+                dict(output_format="exported_program", arg_inputs=[example]),
+                dict(output_format="exported_program", inputs=[example]))
 
     def load(path: Path) -> Forward:
         with _quiet():
             program = torch_tensorrt.load(str(path)).module()
         return _torch_forward(program, "cuda", dtype)
 
-    forward, info = _cached(ctx, artifact, key, build, load, "tensorrt")
+    def load_checked(path: Path) -> Forward:
+        forward = load(path)
+        for b in (TRT_MIN_BATCH, TRT_MAX_BATCH):  # the dynamic batch range really holds
+            _verify(ctx, forward, f"tensorrt (batch {b})", batch=b)
+        return forward
+
+    forward, info = _cached(ctx, artifact, key, build, load_checked, "tensorrt")
     # engines built for another GPU / library version are stale: remove them
     for old in artifact.parent.glob(f"{ctx.checkpoint.name}{stem}*.ep"):
         if old != artifact:
