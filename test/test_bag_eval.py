@@ -41,8 +41,9 @@ def test_bag_eval_equals_pgfa_eval(setup, storage, capsys):
     tmp, data, ckpt, bags, ref = setup
     out = tmp / f"bag_eval_{storage}.json"
     md = tmp / f"report_{storage}.md"
+    report = ["--report", str(md)] if storage == "mcap" else []  # PNG rendering is slow: once is enough
     assert bag_main(["eval", str(bags[storage]), "--checkpoint", str(ckpt), "--split", "utd_mhad/U1",
-                     "--modes", MODES, "--json", str(out), "--report", str(md), "-q"]) == 0
+                     "--modes", MODES, "--json", str(out), *report, "-q"]) == 0
     got = json.loads(out.read_text())
     assert [r["mode"] for r in got["results"]] == MODES.split(",")
     assert got["n"] == ref["n"] == 20 and got["unseen_classes"] == ref["unseen_classes"] == U1
@@ -57,7 +58,9 @@ def test_bag_eval_equals_pgfa_eval(setup, storage, capsys):
         assert cm.tolist() == r["confusion"]
     # the model does not predict one class for everything, so the equality above means something
     assert len({p["pred"] for p in got["results"][0]["predictions"]}) > 1
-    assert md.is_file() and (tmp / f"report_{storage}_transductive_confusion.png").stat().st_size > 1000
+    if report:
+        assert "transductive" in md.read_text()
+        assert (tmp / f"report_{storage}_transductive_confusion.png").stat().st_size > 1000
 
 
 def test_bag_clips_equal_loader_clips_bytewise(setup):
