@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -243,12 +244,15 @@ class Recognizer:
         return out
 
 
-def make_runtime_feature_fn(checkpoint: str, backend: str, device: str = "cpu", num_threads: int | None = None):
+def make_runtime_feature_fn(checkpoint: str, backend: str, device: str = "cpu", num_threads: int | None = None,
+                            cache_dir: str | None = None):
     """Feature function from an inference backend of ``pgfa_models.runtime`` (``auto``,
-    ``onnxruntime``, ``compiled``, ...). Returns ``(fn, name)``; raises when it cannot load."""
+    ``onnxruntime``, ``compiled``, ...). Returns ``(fn, name)``; raises when it cannot load.
+    ``cache_dir``: where built artifacts (ONNX, ...) go; None = the runtime's default."""
     from .runtime import load_runtime
 
-    rt = load_runtime(checkpoint, backend=backend, device=device, threads=num_threads or None)
+    rt = load_runtime(checkpoint, backend=backend, device=device, threads=num_threads or None,
+                      cache_dir=cache_dir)
     return rt.embed, rt.name
 
 
@@ -264,6 +268,7 @@ def load_recognizer(
     bank_options: Mapping | None = None,
     encoder=None,
     backend: str = "eager",
+    runtime_cache_dir: str | None = None,
 ):
     """Load a checkpoint and build ``(Recognizer, CheckpointMeta)``.
 
@@ -272,6 +277,8 @@ def load_recognizer(
     ``backend``: ``eager`` (PyTorch, the reference) or a ``pgfa_models.runtime`` backend name
     (``auto``, ``onnxruntime``, ``compiled``, ``tensorrt``); when that backend cannot load, eager
     PyTorch is used and ``recognizer.backend_error`` says why. ``recognizer.backend`` names the one used.
+    ``runtime_cache_dir``: where backend artifacts are built (default ``<cache root>/runtime/<sha>``, so a
+    checkpoint inside a source tree never gets build products written next to it).
     """
     from .checkpoint import load_model
 
@@ -288,7 +295,14 @@ def load_recognizer(
     fn, used, error = None, "eager", None
     if backend and backend != "eager":
         try:
-            fn, used = make_runtime_feature_fn(str(checkpoint), backend, device, num_threads)
+            if runtime_cache_dir is None:
+                import hashlib
+
+                from .text import cache_root
+
+                sha = hashlib.sha256(Path(checkpoint).read_bytes()).hexdigest()[:16]
+                runtime_cache_dir = str(cache_root(text_cache_dir) / "runtime" / sha)
+            fn, used = make_runtime_feature_fn(str(checkpoint), backend, device, num_threads, runtime_cache_dir)
         except Exception as exc:  # missing library, build failure: fall back to the reference
             error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     if fn is None:
