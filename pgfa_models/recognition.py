@@ -101,24 +101,37 @@ class LabelSet:
             out.append(d or self.default_descriptions.get(n, "") or n)
         return out
 
-    def update(self, names: Sequence[str], descriptions: Sequence[str] | None = None) -> bool:
-        """Switch to a new label set; returns whether anything changed. Raises ValueError on bad input."""
+    def prepare(self, names: Sequence[str], descriptions: Sequence[str] | None = None):
+        """Embed what a new label set needs without switching to it (slow part, no state change).
+
+        Returns ``(names, texts, features, n_new)`` for :meth:`apply`. Raises ValueError on bad input.
+        """
         names = _clean_names(names)
         texts = self.texts_for(names, descriptions)
         with self._lock:
-            if names == self.names and texts == self.texts:
-                self.embedded_last = 0
-                return False
             new = sorted({t for t in texts if t not in self._memo})
-            if new:
-                vecs = np.asarray(self.encoder.encode(new), dtype=np.float32)
+        if new:
+            vecs = np.asarray(self.encoder.encode(new), dtype=np.float32)
+            with self._lock:
                 for t, v in zip(new, vecs):
                     self._memo[t] = v
-            self.embedded_last = len(new)
+        with self._lock:
             feats = np.stack([self._memo[t] for t in texts]).astype(np.float32)
-            feats /= np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
-            self.names, self.texts, self.features = names, texts, feats
-            return True
+        feats /= np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
+        return names, texts, feats, len(new)
+
+    def apply(self, prepared) -> bool:
+        """Switch to a label set returned by :meth:`prepare`; returns whether anything changed."""
+        names, texts, feats, n_new = prepared
+        self.embedded_last = n_new
+        if names == self.names and texts == self.texts:
+            return False
+        self.names, self.texts, self.features = names, texts, feats
+        return True
+
+    def update(self, names: Sequence[str], descriptions: Sequence[str] | None = None) -> bool:
+        """Switch to a new label set; returns whether anything changed. Raises ValueError on bad input."""
+        return self.apply(self.prepare(names, descriptions))
 
     def __len__(self) -> int:
         return len(self.names)
@@ -184,9 +197,12 @@ class Recognizer:
             self.mode = mode
 
     def set_labels(self, names: Sequence[str], descriptions: Sequence[str] | None = None) -> bool:
-        """Change the label set (embedding only new texts); the bank keeps surviving classes' memories."""
+        """Change the label set (embedding only new texts); the bank keeps surviving classes' memories.
+
+        Embedding happens before the lock is taken, so classification goes on meanwhile."""
+        prepared = self.labels.prepare(names, descriptions)
         with self._lock:
-            changed = self.labels.update(names, descriptions)
+            changed = self.labels.apply(prepared)
             if changed:
                 self.bank.set_classes(self.labels.features, self.labels.names)
             return changed

@@ -126,3 +126,24 @@ def test_default_checkpoint_recognises_real_windows(utd_dir):
     preds = rec.classify(np.stack(clips))
     top3 = np.mean([t in [lbl for lbl, _ in p.topk] for p, t in zip(preds, truth)])
     assert top3 >= 0.8, top3
+
+
+def test_classification_not_blocked_while_embedding(ckpt, utd_clips):
+    import threading
+    import time
+
+    class SlowEncoder(FakeEncoder):
+        def encode(self, texts):
+            time.sleep(1.0)
+            return super().encode(texts)
+
+    rec, _ = load_recognizer(str(ckpt), encoder=FakeEncoder())
+    rec.labels.encoder = SlowEncoder()
+    t = threading.Thread(target=rec.set_labels, args=(["brand new class"],))
+    t.start()
+    time.sleep(0.1)
+    t0 = time.monotonic()
+    preds = rec.classify(utd_clips[:1])
+    assert time.monotonic() - t0 < 0.9 and preds[0].label in UTD_LABELS  # old set, not blocked
+    t.join()
+    assert rec.classify(utd_clips[:1])[0].label == "brand new class"
