@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -147,8 +148,8 @@ def main(argv=None) -> int:
 
     header = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(shlex.quote(a) for a in [sys.executable and ".venv/bin/python",
-                                                      "benchmarks/latency/run.py", *(argv or sys.argv[1:])]),
+        "command": " ".join(shlex.quote(a) for a in [".venv/bin/python", "benchmarks/latency/run.py",
+                                                      *(argv if argv is not None else sys.argv[1:])]),
         "cpu": f"{cpu_model()} ({ncores} logical cores visible)",
         "gpu": torch.cuda.get_device_name() if cuda else None,
         "host": platform.node(),
@@ -203,6 +204,7 @@ def main(argv=None) -> int:
                               f"p99 {rows[-1]['p99_ms']:7.2f} ms  eager/this {rows[-1]['ratio_to_eager'] or 0:5.2f}",
                               flush=True)
     header["loadavg_after"] = loadavg()
+    shutil.rmtree(tmp, ignore_errors=True)
     md = render(header, rows, notes)
     if args.out:
         args.out.write_text(md)

@@ -7,6 +7,7 @@ embeddings. Heavy or optional libraries are imported inside the functions.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import logging
 import os
@@ -167,7 +168,9 @@ def _artifact(ctx: Context, suffix: str) -> Path:
 
 
 def _inference_module(ctx: Context) -> nn.Module:
-    return inference_model(ctx.model(), check_shape=(2, *ctx.input_shape))
+    """A private copy (callers move it to other devices/dtypes) rewritten for inference."""
+    module = inference_model(ctx.model(), check_shape=(2, *ctx.input_shape))
+    return copy.deepcopy(module) if module is ctx.model() else module
 
 
 @contextlib.contextmanager
@@ -232,6 +235,7 @@ def build_compiled(ctx: Context) -> tuple[Forward, Optional[Path], dict[str, Any
         return _torch_forward(program, ctx.device, dtype)
 
     forward, info = _cached(ctx, artifact, key, build, load, "compiled")
+    info["max_batch"] = EXPORT_MAX_BATCH
     return forward, artifact, info
 
 
@@ -291,6 +295,7 @@ def build_onnxruntime(ctx: Context) -> tuple[Forward, Optional[Path], dict[str, 
 
     forward, info = _cached(ctx, artifact, key, build, load, "onnxruntime")
     info["providers"] = getattr(forward, "session").get_providers()
+    info["max_batch"] = EXPORT_MAX_BATCH
     return forward, artifact, info
 
 
