@@ -123,7 +123,7 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--clips-from", type=Path, default=DEFAULT_CLIPS)
     p.add_argument("--cache-dir", type=Path, default=None,
-                   help="artifact folder (default: a temporary folder for a fresh model, else next to the checkpoint)")
+                   help="artifact folder (default: a temporary folder, removed at the end; artifacts are rebuilt)")
     p.add_argument("--out", type=Path, default=None, help="write the Markdown report here")
     p.add_argument("--json", type=Path, default=None, help="write raw numbers here")
     args = p.parse_args(argv)
@@ -133,7 +133,7 @@ def main(argv=None) -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="pgfa-latency-"))
     ckpt = args.checkpoint or (DEFAULT_CKPT if DEFAULT_CKPT.exists() else fresh_checkpoint(tmp))
-    cache_dir = args.cache_dir or (tmp if ckpt.parent == tmp else None)
+    cache_dir = args.cache_dir or tmp  # never litter the checkpoint's folder (e.g. the source tree)
     cuda = torch.cuda.is_available()
     devices = ["cpu", "cuda"] if args.devices == "auto" else args.devices.split(",")
     if "cuda" in devices and not cuda:

@@ -141,6 +141,10 @@ def build_lock(artifact: Path) -> Iterator[None]:
         try:
             yield
         finally:
+            # remove the lock file so no litter stays next to the checkpoint (a racing
+            # builder may then build too; both results are verified and replaced atomically)
+            with contextlib.suppress(OSError):
+                lock.unlink()
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 

@@ -130,15 +130,26 @@ def _cached(ctx: Context, artifact: Path, key: dict[str, Any], build: Callable[[
     """Load ``artifact`` if its sidecar pins it to this checkpoint and key, else (re)build it.
     A cached artifact that fails to load or verify is rebuilt once; a fresh one that fails is
     an :class:`ArtifactError`."""
-    with art.build_lock(artifact):
+    def try_cached() -> tuple[Optional[tuple[Forward, dict[str, Any]]], str]:
         ok, why = art.check_artifact(artifact, ctx.checkpoint_sha, key)
-        if ok and not ctx.rebuild:
-            try:
-                forward = load(artifact)
-                diff = _verify(ctx, forward, what)
-                return forward, {"artifact": str(artifact), "cached": True, "verify_max_abs_diff": diff}
-            except Exception as exc:  # noqa: BLE001 - any failure means: rebuild it
-                why = f"cached artifact failed to load/verify ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        if not ok or ctx.rebuild:
+            return None, why or "rebuild requested"
+        try:
+            forward = load(artifact)
+            diff = _verify(ctx, forward, what)
+        except Exception as exc:  # noqa: BLE001 - any failure means: rebuild it
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            return None, f"cached artifact failed to load/verify ({type(exc).__name__}: {first})"
+        return (forward, {"artifact": str(artifact), "cached": True, "verify_max_abs_diff": diff}), ""
+
+    hit, why = try_cached()  # the common case takes no lock and writes nothing
+    if hit is not None:
+        return hit
+    with art.build_lock(artifact):
+        if not ctx.rebuild:  # another process may have built it while we waited
+            hit, why = try_cached()
+            if hit is not None:
+                return hit
         if not ctx.rebuild:
             log.info("%s: building %s (%s)", what, artifact.name, why)
         tmp = art.temp_path(artifact)
