@@ -18,7 +18,12 @@ is replaced and counted as dropped), preprocesses each with the shared
 * ``~/markers`` visualization_msgs/MarkerArray, a text marker above each body's head
 * ``~/alerts`` std_msgs/String JSON after ``alert_consecutive`` windows in a row in which an
   alert class scored at least ``alert_threshold``
-* ``/diagnostics`` diagnostic_msgs/DiagnosticArray every ``diagnostics_period`` seconds
+* ``/diagnostics`` diagnostic_msgs/DiagnosticArray every ``diagnostics_period`` seconds: rates,
+  latency p50/p99, inference p50, windows classified / dropped, bodies, buffered frames, and
+  counters ``rejected_input_<reason>`` (message parsing, see :mod:`pgfa_ros.skeleton_msgs`),
+  ``rejected_frame_<reason>`` (bad stamps, too many bodies, see :mod:`pgfa_ros.windows`),
+  ``rejected_window_<reason>`` (preprocessing, see ``pgfa_models.preprocess.REASONS``) and events
+  (``body_lost``, ``partial_window_discarded``, ``gap_reset``, ``staggered``, ``alerts``, ...)
 
 Runtime parameters (``ros2 param set``): labels, descriptions, mode, top_k, alert_*, window
 geometry, body_timeout. New label texts are embedded on a worker thread; classification goes on
@@ -91,6 +96,7 @@ _PARAMS: dict[str, tuple[object, str, bool]] = {
     "fast_parse": (True, "decode skeleton messages straight from CDR bytes (raw subscription)", False),
     "autostart": (False, "configure and activate at start-up without a lifecycle manager", False),
 }
+_FRAME_REJECTIONS = ("stamp_backwards", "stamp_duplicate", "stamp_invalid", "bad_shape", "too_many_bodies")
 _WINDOW_PARAMS = ("window_frames", "window_seconds", "stride_frames", "body_timeout", "max_bodies",
                   "stagger_windows")
 
@@ -590,13 +596,24 @@ class RecognizerNode(LifecycleNode):
                 "buffered_frames": self._windows.buffered_frames() if self._windows else 0,
                 "messages": self._msgs,
             }
-            counts = collections.Counter(self._counts)
+            # rejected_input_*: dropped while parsing messages; rejected_frame_*: frames the windows
+            # refused (bad stamps, too many bodies); rejected_window_*: windows preprocessing
+            # refused; the rest are events (bodies lost, gaps, staggered starts, alerts, errors).
+            counts = collections.Counter()
+            for k, v in self._counts.items():
+                if k.startswith("input_"):
+                    counts[f"rejected_{k}"] += v
+                elif k.startswith("preprocess_"):
+                    counts[f"rejected_window_{k[len('preprocess_'):]}"] += v
+                else:
+                    counts[k] += v
             if self._windows is not None:
                 for k, v in self._windows.counts.items():
-                    if k != "window_dropped":
-                        counts[f"window_{k}" if not k.startswith(("body_", "partial")) else k] += v
-            values.update({f"rejected_{k}" if not k.startswith(("body_", "partial", "alerts")) else k: int(v)
-                           for k, v in sorted(counts.items())})
+                    if k in _FRAME_REJECTIONS:
+                        counts[f"rejected_frame_{k}"] += v
+                    elif k != "window_dropped":
+                        counts[k] += v
+            values.update({k: int(v) for k, v in sorted(counts.items())})
             self._classified_at_last_diag = self._classified
             self._msgs_at_last_diag = self._msgs
             self._last_diag_t = t

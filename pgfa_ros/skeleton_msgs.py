@@ -163,6 +163,9 @@ _IDS = {"<": struct.Struct("<iii"), ">": struct.Struct(">iii")}
 _XYZ = {"<": struct.Struct("<ddd"), ">": struct.Struct(">ddd")}
 
 
+_MIN_MARKER_BYTES = 150  # a Marker with every string and sequence empty serialises to ~190 bytes
+
+
 class MalformedMessage(ValueError):
     """A serialized MarkerArray that cannot be decoded."""
 
@@ -256,6 +259,8 @@ def marker_array_bytes_to_bodies(
             raise MalformedMessage("not a CDR buffer")
         e = "<" if buf[1] & 1 else ">"
         (count,) = _U32[e].unpack_from(buf, 4)
+        if count * _MIN_MARKER_BYTES > len(buf):
+            raise MalformedMessage(f"{count} markers cannot fit in {len(buf)} bytes")
         out.num_markers = count
         if count == 0:
             out.dropped["empty"] += 1

@@ -231,7 +231,7 @@ def test_bad_input_is_counted_and_bounded(system):
     t_back = time.time() + 3.0  # body 1 is back after its 2 s absence (publisher frames 80..)
     try:
         keys = ("rejected_input_bad_id", "rejected_input_empty", "rejected_input_flood",
-                "rejected_window_stamp_backwards", "body_lost")
+                "rejected_frame_stamp_backwards", "body_lost")
 
         def counted():
             return (lis.diag and all(int(lis.diag[-1].get(k, 0)) > 0 for k in keys)

@@ -144,6 +144,7 @@ def test_raw_cdr_parser_survives_garbage():
 
     raw = serialize_message(joints_to_marker_array(bodies(2), 1.0))
     rng = np.random.default_rng(2)
+    assert marker_array_bytes_to_bodies(b"\x00\x01\x00\x00garbage", J).dropped == {"malformed": 1}
     for cut in (0, 3, 8, 50, len(raw) // 2, len(raw) - 1):
         assert marker_array_bytes_to_bodies(raw[:cut], J).dropped["malformed"] == 1
     for _ in range(200):  # random corruption never raises
