@@ -130,20 +130,24 @@ def test_default_checkpoint_recognises_real_windows(utd_dir):
 
 def test_classification_not_blocked_while_embedding(ckpt, utd_clips):
     import threading
-    import time
+
+    release = threading.Event()
+    started = threading.Event()
 
     class SlowEncoder(FakeEncoder):
         def encode(self, texts):
-            time.sleep(1.0)
+            started.set()
+            release.wait(20)  # a text model loading: held until the test lets it go
             return super().encode(texts)
 
     rec, _ = load_recognizer(str(ckpt), encoder=FakeEncoder())
     rec.labels.encoder = SlowEncoder()
     t = threading.Thread(target=rec.set_labels, args=(["brand new class"],))
     t.start()
-    time.sleep(0.1)
-    t0 = time.monotonic()
-    preds = rec.classify(utd_clips[:1])
-    assert time.monotonic() - t0 < 0.9 and preds[0].label in UTD_LABELS  # old set, not blocked
+    assert started.wait(10)
+    preds = rec.classify(utd_clips[:1])  # would wait for `release` if embedding held the lock
+    still_embedding = t.is_alive() and not release.is_set()
+    release.set()
     t.join()
+    assert still_embedding and preds[0].label in UTD_LABELS  # old set, not blocked
     assert rec.classify(utd_clips[:1])[0].label == "brand new class"
