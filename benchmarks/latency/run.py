@@ -54,6 +54,13 @@ def loadavg() -> str:
         return "n/a"
 
 
+def _rel(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
 def fresh_checkpoint(folder: Path) -> Path:
     import torch
     from pgfa_models.checkpoint import CheckpointMeta, save_checkpoint
@@ -71,7 +78,7 @@ def make_clips(meta, shape, clips_from: Path | None, n: int) -> tuple[np.ndarray
     if clips_from is not None and clips_from.is_dir():
         from training.export import load_utd_clips
         clips, _, _ = load_utd_clips(clips_from, meta, max_clips=n)
-        return clips, f"{len(clips)} UTD-MHAD clips from {clips_from}"
+        return clips, f"{len(clips)} UTD-MHAD clips from {_rel(clips_from)}"
     rng = np.random.default_rng(0)
     return rng.standard_normal((n, *shape)).astype(np.float32), f"{n} random clips"
 
@@ -156,7 +163,8 @@ def main(argv=None) -> int:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "onnxruntime": __import__("onnxruntime").__version__,
-        "checkpoint": str(ckpt) if ckpt.parent != tmp else "freshly initialised default model (ST-GCN 16ch, psi 256->384)",
+        "checkpoint": (_rel(ckpt) if ckpt.parent != tmp
+                       else "freshly initialised default model (ST-GCN 16ch, psi 256->384)"),
         "loadavg_before": loadavg(),
         "iters": args.iters, "warmup": args.warmup, "rounds": args.rounds,
     }
