@@ -13,6 +13,7 @@ from pgfa_models.checkpoint import CheckpointError, CheckpointMeta, save_checkpo
 from pgfa_models.formats.utd_mhad import read_utd_mhad, scan_utd_mhad
 from pgfa_models.model import EncoderConfig, SkeletonTextModel
 from pgfa_models.preprocess import preprocess_clip
+from pgfa_models import runtime
 from pgfa_models.runtime import BackendUnavailable, load_runtime
 from pgfa_models.runtime import backends as rt_backends
 from pgfa_models.runtime.artifacts import sidecar_path
@@ -139,8 +140,7 @@ def test_tensorrt_without_torch_tensorrt_is_one_clear_line(ckpt):
 
 def test_auto_falls_back(ckpt, clips, eager_emb, monkeypatch, caplog):
     # tensorrt first in the order (as on CUDA): it is skipped, the next one is used
-    monkeypatch.setitem(__import__("pgfa_models.runtime", fromlist=["AUTO_ORDER"]).AUTO_ORDER,
-                        "cpu", ("tensorrt", "onnxruntime", "compiled", "eager"))
+    monkeypatch.setitem(runtime.AUTO_ORDER, "cpu", ("tensorrt", "onnxruntime", "compiled", "eager"))
     with caplog.at_level("INFO", logger="pgfa_models.runtime"):
         rt = load_runtime(ckpt, "auto")
     assert rt.backend == "onnxruntime"
@@ -149,8 +149,7 @@ def test_auto_falls_back(ckpt, clips, eager_emb, monkeypatch, caplog):
 
     def broken(ctx):
         raise RuntimeError("simulated failure")
-    monkeypatch.setitem(rt_backends.BUILDERS, "onnxruntime", broken)
-    monkeypatch.setattr("pgfa_models.runtime.BUILDERS", rt_backends.BUILDERS)
+    monkeypatch.setitem(rt_backends.BUILDERS, "onnxruntime", broken)  # the dict runtime uses
     rt = load_runtime(ckpt, "auto")
     assert rt.backend == "compiled"
     assert np.abs(rt.embed(clips) - eager_emb).max() <= 1e-4
