@@ -12,6 +12,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 OUT = HERE.parent / "RESULTS.md"
+FIG = HERE / "figures"
 SPLITS = ("U1", "U2", "U3", "U4")
 # Quoted from issue 3 (an independent quick run, 15 epochs, MiniLM, short descriptions, 1 seed):
 # text-only / best two-pass top-1 %. Reference only; not produced here.
@@ -199,6 +200,12 @@ def write_report(path: Path = OUT) -> str:
             for cname, v in m["per_class"].items():
                 L.append(f"{cname[:34]:<34} {v['predicted']:>4} / {v['n']:<4} {'#' * round(30 * v['predicted'] / top)}")
             L += ["```", ""]
+            png = HERE.parents[1] / "runs" / "bench" / name / f"eval_{mode}_confusion.png"
+            if png.is_file():
+                FIG.mkdir(exist_ok=True)
+                dst = FIG / f"{name}_{mode}.png"
+                dst.write_bytes(png.read_bytes())
+                L += [f"![{name} {mode} confusion matrix and prediction histogram](accuracy/figures/{dst.name})", ""]
 
     # ---------------------------------------------------------------- runs
     L += ["## Runs (each row reproduces from its commands)", "",
