@@ -47,18 +47,17 @@ def jobs() -> list[dict]:
               "group": "default", "modes": None})
     for u in ("U2", "U3", "U4"):
         add(f"{u}_s0", f"utd_mhad/{u}", 0)
-    for u in ("U1", "U2", "U3"):
+    for u in ("U1", "U2", "U3", "U4"):
         add(f"{u}_twostage_s0", f"utd_mhad/{u}", 0, RECIPE_2S, group="two_stage")
+    for s in (1, 2):
+        for u in ("U1", "U2", "U3", "U4"):
+            add(f"{u}_s{s}", f"utd_mhad/{u}", s)
     for u in ("U1", "U2", "U3"):
         add(f"{u}_names_s0", f"utd_mhad/{u}", 0, sets=["text.descriptions=name"], group="ablation_desc")
-    add("U4_twostage_s0", "utd_mhad/U4", 0, RECIPE_2S, group="two_stage")
     for u in ("U1", "U2", "U3"):
         add(f"{u}_skeleton_s0", f"utd_mhad/{u}", 0, sets=["text.descriptions=skeleton"], group="ablation_desc")
     for u in ("U1", "U2", "U3"):
         add(f"{u}_mpnet_s0", f"utd_mhad/{u}", 0, sets=["text.model=all-mpnet-base-v2"], group="ablation_text")
-    for s in (1, 2):
-        for u in ("U1", "U2", "U3", "U4"):
-            add(f"{u}_s{s}", f"utd_mhad/{u}", s)
     return j
 
 
