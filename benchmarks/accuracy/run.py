@@ -49,9 +49,13 @@ def jobs() -> list[dict]:
         add(f"{u}_s0", f"utd_mhad/{u}", 0)
     for u in ("U1", "U2", "U3", "U4"):
         add(f"{u}_twostage_s0", f"utd_mhad/{u}", 0, RECIPE_2S, group="two_stage")
-    for s in (1, 2):
-        for u in ("U1", "U2", "U3", "U4"):
-            add(f"{u}_s{s}", f"utd_mhad/{u}", s)
+    for u in ("U1", "U2", "U3", "U4"):
+        add(f"{u}_s1", f"utd_mhad/{u}", 1)
+    # The two-stage recipe trained on all classes, a candidate default model if the table favours it.
+    j.append({"name": "default_all27_twostage", "split": "utd_mhad/all", "seed": 0, "recipe": RECIPE_2S,
+              "sets": [], "group": "default", "modes": None})
+    for u in ("U1", "U2", "U3", "U4"):
+        add(f"{u}_s2", f"utd_mhad/{u}", 2)
     for u in ("U1", "U2", "U3"):
         add(f"{u}_names_s0", f"utd_mhad/{u}", 0, sets=["text.descriptions=name"], group="ablation_desc")
     for u in ("U1", "U2", "U3"):
