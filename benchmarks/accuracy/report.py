@@ -209,7 +209,7 @@ def write_report(path: Path = OUT) -> str:
 
     # ---------------------------------------------------------------- runs
     L += ["## Runs (each row reproduces from its commands)", "",
-          "| job | seed | train wall s | eval wall s | date | train command | eval command |",
+          "| job | seed | train wall s (last call) | eval wall s | date | train command | eval command |",
           "|---|---|---|---|---|---|---|"]
     mach = None
     for name, r in res.items():

@@ -122,7 +122,8 @@ def run_job(job: dict, train_only: bool = False, eval_only: bool = False) -> dic
             return None
         rec["train_wall_s_this_call"] = round(wall, 1)
     run = json.loads((out / "run.json").read_text())
-    rec["train_wall_s"] = run.get("wall_s")
+    rec["train_wall_s"] = run.get("wall_s")  # wall time of the last pgfa-train call (a resume is short)
+    rec["train_epoch_seconds_total"] = run.get("epoch_seconds_total")  # sum over all epochs, resumes included
     rec["train_final_loss"] = run.get("final_loss")
     rec["train_first_loss"] = run.get("first_loss")
     rec["train_clips"] = run.get("train_clips")
