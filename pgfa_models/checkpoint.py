@@ -102,16 +102,21 @@ def _read_header(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
     if size > MAX_FILE_BYTES:
         raise CheckpointError(f"{path}: file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit")
     with open(path, "rb") as fh:
-        head = fh.read(8)
-        if head[:4] == b"PK\x03\x04" or head[:1] == b"\x80":
+        head = fh.read(9)
+        # A safetensors header is JSON, so byte 8 is "{"; the first byte is the low byte of the
+        # header length and may be anything, 0x80 included. Only without the "{" do the zip
+        # (torch.save) and pickle (protocol 2+: 0x80) magics identify a PyTorch file.
+        looks_torch = head[:4] == b"PK\x03\x04" or (head[:1] == b"\x80" and head[1:2] in b"\x02\x03\x04\x05")
+        if head[8:9] != b"{" and looks_torch:
             raise CheckpointError(f"{path}: looks like a PyTorch pickle (.pt/.pth) file; refusing to "
                                   "unpickle it -- expected a pgfa_ros safetensors checkpoint")
-        if len(head) < 8:
+        if len(head) < 9:
             raise CheckpointError(f"{path}: truncated or not a checkpoint ({size} bytes)")
-        (n,) = struct.unpack("<Q", head)
+        (n,) = struct.unpack("<Q", head[:8])
         if n > MAX_HEADER_BYTES or 8 + n > size:
             raise CheckpointError(f"{path}: corrupt or truncated checkpoint (header claims {n} bytes, "
                                   f"file has {size})")
+        fh.seek(8)
         raw = fh.read(n)
     try:
         header = json.loads(raw.decode("utf-8"))

@@ -161,3 +161,17 @@ def test_oversized_file_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(ck, "MAX_FILE_BYTES", 1024)
     with pytest.raises(CheckpointError, match="limit"):
         load_checkpoint(big)
+
+
+def test_header_length_with_pickle_like_first_byte_loads(saved, tmp_path):
+    """The first byte is the low byte of the header length: 0x80 there is a valid checkpoint."""
+    _, model = saved
+    path = tmp_path / "m.safetensors"
+    for pad in range(300):
+        save_checkpoint(path, model, _meta(extra={"pad": " " * pad}))
+        if path.read_bytes()[:1] == b"\x80":
+            break
+    else:
+        pytest.fail("could not produce a header length with low byte 0x80")
+    state, meta = load_checkpoint(path)
+    assert meta.extra["pad"] == " " * pad and state

@@ -409,7 +409,7 @@ def train(recipe: Recipe, split_name: str, seed: int, out_dir: str | Path | None
                    "description_kind": recipe.text.descriptions, "framework": recipe.framework,
                    "epochs": recipe.optim.epochs, "command": command, "class_ids": seen,
                    "recipe": to_dict(recipe)})
-        save_loadable_checkpoint(out / "model.safetensors", model.cpu(), meta)
+        save_checkpoint(out / "model.safetensors", model.cpu(), meta)
         model.to(dev)
         (out / "run.json").write_text(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=2))
     if dist_.world > 1:
@@ -418,26 +418,6 @@ def train(recipe: Recipe, split_name: str, seed: int, out_dir: str | Path | None
         dist.barrier()
     summary["model"] = model
     return summary
-
-
-def save_loadable_checkpoint(path: Path, model: SkeletonTextModel, meta: CheckpointMeta) -> Path:
-    """save_checkpoint, then make sure the file loads.
-
-    Work-around: pgfa_models.checkpoint rejects any file whose first byte is 0x80 as "a pickle",
-    but that byte is the low byte of the safetensors header length, so 1 in 256 valid
-    checkpoints is refused. When that happens, pad the metadata by a few bytes and save again.
-    """
-    from pgfa_models.checkpoint import load_checkpoint
-
-    for pad in range(8):
-        if pad:
-            meta.extra["_pad"] = " " * pad
-        save_checkpoint(path, model, meta)
-        with open(path, "rb") as fh:
-            if fh.read(1) != b"\x80":
-                break
-    load_checkpoint(path)  # raises if the file is still not loadable
-    return Path(path)
 
 
 class _Head(nn.Module):
