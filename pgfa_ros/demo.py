@@ -1,0 +1,467 @@
+"""``pgfa-demo``: a real video -> Image messages -> pose_estimator -> recognizer, live, in one process.
+
+Runs on a fresh clone with nothing but the repository: the committed default checkpoint
+(``pgfa_ros/assets/utd_mhad_default.safetensors``), the committed BSD-licensed video
+``pgfa_ros/assets/sports2d_demo.mp4`` (licence in ``assets/LICENSE-sports2d.txt``) and the label
+set ``assets/demo_labels.yaml`` (the 27 UTD-MHAD training classes plus zero-shot classes that
+exist only as a sentence: "jumping jacks", "walking", "falling down", ...).
+
+The nodes are the real ones, on real topics, started by the :mod:`pgfa_ros.launcher` machinery
+(one rclpy context and executor, ROS 2 composition style)::
+
+    video_publisher --/demo/image--> pose_estimator --/pose_estimator/skeleton--> recognizer
+                                                    --/pose_estimator/image_points--+
+    recognizer --/recognizer/actions--> demo monitor (prints; draws the annotated output)
+
+By default frames go out in *lockstep* (``--rate 0``): the next frame is published when the
+pose estimator has answered the previous one, so every frame is used whatever the CPU speed and
+the stamps keep the video's own timing. ``--rate 1`` plays in real time instead (the pose node
+then drops the frames it cannot keep up with, as with a live camera).
+
+Each result is printed as it arrives (video time of the window's last frame, body, top label and
+score, runners-up); the annotated output (skeleton overlay + current label) is written to
+``--out`` (``.gif`` or ``.mp4``; default ``out/demo.gif``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+DEFAULT_VIDEO = ASSETS / "sports2d_demo.mp4"
+DEFAULT_LABELS = ASSETS / "demo_labels.yaml"
+DEFAULT_CHECKPOINT = ASSETS / "utd_mhad_default.safetensors"
+
+IMAGE_TOPIC = "/demo/image"
+SKELETON_TOPIC = "/pose_estimator/skeleton"
+POINTS_TOPIC = "/pose_estimator/image_points"
+ACTIONS_TOPIC = "/recognizer/actions"
+
+__all__ = ["main", "build_label_set", "build_params"]
+
+
+# ---------------------------------------------------------------------------- labels and params
+def build_label_set(labels_arg: str | None, checkpoint_labels: list[str]) -> tuple[list[str], list[str], set[str]]:
+    """``(names, descriptions, zero_shot_names)`` for the recognizer.
+
+    ``labels_arg``: a YAML file (``include_checkpoint_labels`` + ``labels: [{name, description}]``),
+    or comma-separated class names (added to the checkpoint's classes). An empty description
+    means "the checkpoint's training description, else the name itself".
+    """
+    import yaml
+
+    include, extra = True, []
+    if labels_arg is None or Path(labels_arg).is_file():
+        data = yaml.safe_load(Path(labels_arg or DEFAULT_LABELS).read_text()) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{labels_arg}: expected a mapping with 'labels'")
+        include = bool(data.get("include_checkpoint_labels", True))
+        for item in data.get("labels") or []:
+            if isinstance(item, str):
+                extra.append((item.strip(), ""))
+            else:
+                extra.append((str(item["name"]).strip(), " ".join(str(item.get("description") or "").split())))
+    else:
+        extra = [(n.strip(), "") for n in labels_arg.split(",") if n.strip()]
+    names, descs = [], []
+    if include:
+        names += list(checkpoint_labels)
+        descs += [""] * len(checkpoint_labels)
+    zero_shot = set()
+    for n, d in extra:
+        if n in names:
+            if d:
+                descs[names.index(n)] = d
+            continue
+        names.append(n)
+        descs.append(d)
+        zero_shot.add(n)
+    if not names:
+        raise ValueError("the label set is empty")
+    return names, descs, zero_shot - set(checkpoint_labels)
+
+
+def build_params(args, names: list[str], descs: list[str]) -> dict:
+    """The ROS 2 parameters file (as a dict) that the launcher starts."""
+    lockstep = args.rate == 0
+    vp = {"video_path": str(args.video), "image_topic": IMAGE_TOPIC, "frame_id": "camera", "encoding": "bgr8",
+          "rate": float(args.rate), "loop": False, "max_width": int(args.width),
+          "start_frame": int(args.start_frame), "max_frames": int(args.max_frames), "stamp_mode": "video"}
+    if lockstep:
+        vp.update(ack_topic=SKELETON_TOPIC, ack_timeout=5.0)
+    return {
+        "pgfa_launch": {"ros__parameters": {"nodes": ["video_publisher", "pose_estimator", "recognizer"]}},
+        "video_publisher": {"ros__parameters": vp},
+        "pose_estimator": {"ros__parameters": {
+            "image_topic": IMAGE_TOPIC, "skeleton_topic": SKELETON_TOPIC, "image_points_topic": POINTS_TOPIC,
+            "model_complexity": 1, "publish_empty": True, "report_period": 0.0,
+            # lockstep: never lose a frame; real time: keep only the newest frame, like a camera
+            "reliable_input": lockstep, "queue_depth": 2 if lockstep else 1}},
+        "recognizer": {"ros__parameters": {
+            "checkpoint": str(args.checkpoint), "layout": "mediapipe_33", "skeleton_topic": SKELETON_TOPIC,
+            "mode": args.mode, "labels": names, "descriptions": descs, "top_k": 3,
+            "window_frames": int(args.window), "window_seconds": 0.0, "stride_frames": int(args.stride),
+            "body_timeout": 2.0, "publish_markers": True, "num_threads": 1,
+            "alert_classes": ["falling down"], "alert_threshold": 0.5, "alert_consecutive": 3}},
+    }
+
+
+# ---------------------------------------------------------------------------- progress and output
+class Progress:
+    """A one-line progress bar on stderr (a line every 20 % when stderr is not a terminal)."""
+
+    def __init__(self, total: int, enabled: bool = True, width: int = 30):
+        self.total, self.enabled, self.width = max(0, total), enabled, width
+        self.tty = sys.stderr.isatty()
+        self.n = 0
+        self._shown = False
+        self._last_step = -1
+        self.t0 = time.monotonic()
+
+    def _line(self) -> str:
+        el = time.monotonic() - self.t0
+        if self.total:
+            f = min(1.0, self.n / self.total)
+            bar = "#" * int(f * self.width) + "-" * (self.width - int(f * self.width))
+            return f"[{bar}] {self.n}/{self.total} frames  {el:5.1f} s  {self.n / max(el, 1e-6):4.1f} fps"
+        return f"{self.n} frames  {el:5.1f} s"
+
+    def update(self, n: int) -> None:
+        self.n = n
+        if not self.enabled:
+            return
+        if self.tty:
+            sys.stderr.write("\r\033[K" + self._line())
+            sys.stderr.flush()
+            self._shown = True
+        elif self.total:
+            step = int(5 * self.n / self.total)
+            if step != self._last_step:
+                self._last_step = step
+                print(self._line(), file=sys.stderr, flush=True)
+
+    def clear(self) -> None:
+        if self.enabled and self.tty and self._shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled and self.tty and self._shown:
+            sys.stderr.write("\r\033[K" + self._line() + "\n")
+            sys.stderr.flush()
+
+
+@dataclass
+class Recording:
+    """What the monitor saw: output frames, 2D landmarks and results, keyed by stamp (ns)."""
+
+    frames: dict[int, np.ndarray] = field(default_factory=dict)  # stamp_ns -> BGR frame (output size)
+    points: dict[int, np.ndarray] = field(default_factory=dict)  # stamp_ns -> (33, 4)
+    results: list[dict] = field(default_factory=list)
+    alerts: list[dict] = field(default_factory=list)
+    skeleton_msgs: int = 0
+    images: int = 0
+    t0: float | None = None  # stamp (s) of the first image
+
+
+def _stamp_ns(stamp) -> int:
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def make_monitor(context, rec: Recording, on_result, keep_every: int, out_width: int):
+    """A node that records images / landmarks and reports results (created on ``context``)."""
+    from rclpy.node import Node
+    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import String
+    from visualization_msgs.msg import MarkerArray
+
+    from .pose import image_msg_to_ndarray, resize_max_width
+
+    node = Node("demo_monitor", context=context)
+    reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE)
+
+    def on_image(msg):
+        rec.images += 1
+        t = _stamp_ns(msg.header.stamp)
+        if rec.t0 is None:
+            rec.t0 = t * 1e-9
+        if (rec.images - 1) % keep_every:
+            return
+        try:
+            img = image_msg_to_ndarray(msg)
+        except ValueError:
+            return
+        if msg.encoding == "rgb8":
+            img = img[:, :, ::-1]
+        elif msg.encoding == "mono8":
+            img = np.repeat(img[:, :, None], 3, axis=2)
+        rec.frames[t] = np.ascontiguousarray(resize_max_width(np.asarray(img), out_width))
+
+    def on_points(msg):
+        if not msg.markers:
+            return
+        pts = np.full((33, 4), np.nan, np.float32)
+        for m in msg.markers:
+            j = m.id % 100
+            if m.id // 100 == 0 and j < 33:
+                p = m.pose.position
+                pts[j] = (p.x, p.y, p.z, m.color.a)
+        rec.points[_stamp_ns(msg.markers[0].header.stamp)] = pts
+
+    def on_skeleton(_msg):
+        rec.skeleton_msgs += 1
+
+    def on_action(msg):
+        try:
+            d = json.loads(msg.data)
+        except ValueError:
+            return
+        rec.results.append(d)
+        on_result(d)
+
+    def on_alert(msg):
+        try:
+            rec.alerts.append(json.loads(msg.data))
+        except ValueError:
+            pass
+
+    node.create_subscription(Image, IMAGE_TOPIC, on_image, reliable)
+    node.create_subscription(MarkerArray, POINTS_TOPIC, on_points, reliable)
+    node.create_subscription(MarkerArray, SKELETON_TOPIC, on_skeleton, reliable)
+    node.create_subscription(String, ACTIONS_TOPIC, on_action, reliable)
+    node.create_subscription(String, "/recognizer/alerts", on_alert, reliable)
+    return node
+
+
+def format_result(d: dict, t0: float | None, zero_shot: set[str]) -> str:
+    topk = d.get("topk") or []
+    t = float(d.get("stamp", 0.0)) - (t0 or 0.0)
+    if not topk:
+        return f"{t:6.2f} s  body {d.get('body_id')}: (no labels)"
+    best = topk[0]
+    tag = " [zero-shot]" if best["label"] in zero_shot else ""
+    rest = ", ".join(f"{e['label']} {e['score']:.2f}" for e in topk[1:])
+    return (f"{t:6.2f} s  body {d.get('body_id')}: {best['label']} {best['score']:.2f}{tag}"
+            + (f"   ({rest})" if rest else ""))
+
+
+def render(rec: Recording, out: Path, fps: float, zero_shot: set[str]) -> int:
+    """Write the annotated frames to ``out`` (.gif or .mp4); returns the number of frames."""
+    import cv2
+
+    from .pose import draw_skeleton
+
+    stamps = sorted(rec.frames)
+    if not stamps:
+        raise RuntimeError("no frames were received: nothing to render")
+    results = sorted(rec.results, key=lambda d: float(d.get("stamp", 0.0)))
+    res_t = np.array([float(d.get("stamp", 0.0)) for d in results])
+    t0 = rec.t0 or stamps[0] * 1e-9
+    frames = []
+    for s in stamps:
+        img = rec.frames[s].copy()
+        h, w = img.shape[:2]
+        pts = rec.points.get(s)
+        if pts is not None:
+            draw_skeleton(img, pts, color=(0, 230, 0), thickness=max(1, w // 320))
+        # the latest result published for a window ending at or before this frame, per body
+        k = int(np.searchsorted(res_t, s * 1e-9 + 1e-6, side="right"))
+        current: dict[int, dict] = {}
+        for d in results[:k]:
+            current[int(d.get("body_id", 0))] = d
+        scale = max(0.4, w / 1100)
+        y = int(28 * scale / 0.6)
+        cv2.rectangle(img, (0, 0), (w, y + int(10 * scale / 0.6) + int(22 * scale / 0.6) * max(0, len(current) - 1)),
+                      (0, 0, 0), -1)
+        if not current:
+            cv2.putText(img, "collecting the first window...", (8, y), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                        (200, 200, 200), 1, cv2.LINE_AA)
+        for i, (bid, d) in enumerate(sorted(current.items())):
+            best = (d.get("topk") or [{"label": "?", "score": 0.0}])[0]
+            zs = " (zero-shot)" if best["label"] in zero_shot else ""
+            txt = f"body {bid}: {best['label']} {best['score']:.2f}{zs}"
+            cv2.putText(img, txt, (8, y + i * int(22 * scale / 0.6)), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                        (80, 255, 255), max(1, int(scale * 2)), cv2.LINE_AA)
+        cv2.putText(img, f"t={s * 1e-9 - t0:5.2f}s  PGFA zero-shot | video: sports2d (BSD-3)",
+                    (8, h - 8), cv2.FONT_HERSHEY_SIMPLEX, scale * 0.6, (255, 255, 255), 1, cv2.LINE_AA)
+        frames.append(img)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".gif":
+        from PIL import Image
+
+        pil = [Image.fromarray(f[:, :, ::-1]).quantize(colors=128, method=Image.Quantize.MEDIANCUT) for f in frames]
+        pil[0].save(out, save_all=True, append_images=pil[1:], duration=int(round(1000 / fps)), loop=0)
+    else:
+        h, w = frames[0].shape[:2]
+        vw = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+        if not vw.isOpened():
+            raise RuntimeError(f"cannot write video {out}")
+        for f in frames:
+            vw.write(f)
+        vw.release()
+    return len(frames)
+
+
+# ---------------------------------------------------------------------------- main
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="pgfa-demo",
+        description="Zero-shot action recognition on a real video: Image messages -> MediaPipe pose_estimator "
+                    "-> recognizer, in one process on real ROS 2 topics. Prints each result and writes an "
+                    "annotated GIF/MP4.")
+    p.add_argument("--video", type=Path, default=DEFAULT_VIDEO, help="video file (default: the packaged demo video)")
+    p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT,
+                   help="PGFA checkpoint (default: the packaged UTD-MHAD model)")
+    p.add_argument("--labels", default=None,
+                   help="label set: a YAML file like pgfa_ros/assets/demo_labels.yaml, or comma-separated "
+                        "class names added to the checkpoint's (default: the packaged demo label set)")
+    p.add_argument("--out", type=Path, default=Path("out/demo.gif"), help="annotated output, .gif or .mp4")
+    p.add_argument("--rate", type=float, default=0.0,
+                   help="playback speed; 0 (default) = lockstep, every frame as fast as the pose node goes")
+    p.add_argument("--mode", choices=("text", "prototype_bank"), default="text")
+    p.add_argument("--window", type=int, default=45, help="window length in frames (default 45)")
+    p.add_argument("--stride", type=int, default=10, help="frames between two windows (default 10)")
+    p.add_argument("--start-frame", type=int, default=0)
+    p.add_argument("--max-frames", type=int, default=0, help="frames to use (0 = the whole video)")
+    p.add_argument("--width", type=int, default=640, help="width of the published images (default 640)")
+    p.add_argument("--out-width", type=int, default=480, help="width of the annotated output (default 480)")
+    p.add_argument("--out-fps", type=float, default=10.0,
+                   help="frames per second of the output (frames are subsampled; default 10)")
+    p.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--verbose", action="store_true", help="show the nodes' INFO logs")
+    args = p.parse_args(argv)
+    if args.rate < 0:
+        p.error("--rate must be >= 0")
+    if args.window < 2 or args.stride < 1:
+        p.error("--window must be >= 2 and --stride >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    # Quiet MediaPipe/TFLite and keep the demo's DDS traffic on this machine.
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    say = lambda msg: print(f"[pgfa-demo] {msg}", file=sys.stderr, flush=True)  # noqa: E731
+
+    if not args.video.is_file():
+        say(f"video not found: {args.video}")
+        return 2
+    if not args.checkpoint.is_file():
+        say(f"checkpoint not found: {args.checkpoint} (train one with pgfa-train, or pass --checkpoint)")
+        return 2
+    from pgfa_models.checkpoint import CheckpointError, load_checkpoint
+
+    try:
+        _, meta = load_checkpoint(args.checkpoint)
+    except CheckpointError as exc:
+        say(str(exc))
+        return 2
+    try:
+        names, descs, zero_shot = build_label_set(args.labels, list(meta.labels))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        say(f"bad --labels: {exc}")
+        return 2
+
+    import cv2
+    import yaml
+
+    cap = cv2.VideoCapture(str(args.video))
+    fps = float(cap.get(cv2.CAP_PROP_FPS) or 30.0) or 30.0
+    n_video = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    cap.release()
+    total = max(0, n_video - args.start_frame)
+    if args.max_frames > 0:
+        total = min(total, args.max_frames) if total else args.max_frames
+    keep_every = max(1, int(round(fps / args.out_fps))) if args.out_fps > 0 else 1
+    out_fps = fps / keep_every
+
+    say(f"video {args.video.name}: {total} frames at {fps:g} fps; checkpoint {args.checkpoint.name} "
+        f"({meta.text_model}); {len(names)} labels, {len(zero_shot)} of them zero-shot: {sorted(zero_shot)}")
+    say("starting video_publisher, pose_estimator and recognizer (loading the model and text features)...")
+
+    from .launcher import LaunchError, Launcher, load_launch_file
+
+    rec = Recording()
+    progress = Progress(total, enabled=not args.no_progress)
+
+    def on_result(d):
+        progress.clear()
+        print(format_result(d, rec.t0, zero_shot), flush=True)
+        progress.update(rec.skeleton_msgs)
+
+    t_start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="pgfa-demo-") as tmp:
+        params = Path(tmp) / "demo.yaml"
+        params.write_text(yaml.safe_dump(build_params(args, names, descs), sort_keys=False))
+        ros_args = [] if args.verbose else ["--ros-args", "--log-level", "warn"]
+        launcher = Launcher(load_launch_file(params), args=ros_args,
+                            logger=(say if args.verbose else (lambda m: None)))
+        try:
+            launcher.add_node(make_monitor(launcher.context, rec, on_result, keep_every, args.out_width))
+            try:
+                launcher.start()
+            except LaunchError as exc:
+                say(str(exc))
+                return 1
+            say(f"ready in {time.monotonic() - t_start:.1f} s; results (video time, body, top label and "
+                "score, runners-up):")
+            vp = launcher.node("video_publisher")
+            progress.t0 = time.monotonic()
+            state = {"last_n": -1, "last_change": time.monotonic(), "done_at": None}
+
+            def finished() -> bool:
+                now = time.monotonic()
+                progress.update(rec.skeleton_msgs)
+                n = len(rec.results) + rec.skeleton_msgs
+                if n != state["last_n"]:
+                    state["last_n"], state["last_change"] = n, now
+                if not vp.done:
+                    return False
+                if state["done_at"] is None:
+                    state["done_at"] = now
+                # drain: the last frames' skeletons and the inference thread's last windows
+                return now - state["last_change"] > 1.5 or now - state["done_at"] > 15.0
+
+            try:
+                completed = launcher.spin(until=finished, timeout=args.timeout)
+            except KeyboardInterrupt:
+                completed = False
+                say("interrupted")
+            progress.close()
+            if not completed:
+                say(f"stopped before the end of the video ({rec.skeleton_msgs}/{total} frames)")
+        finally:
+            launcher.shutdown()
+
+    elapsed = time.monotonic() - t_start
+    bodies = sorted({int(d.get("body_id", 0)) for d in rec.results})
+    say(f"{rec.skeleton_msgs} frames through the pose estimator, {len(rec.results)} results for bodies "
+        f"{bodies} in {elapsed:.1f} s")
+    for a in rec.alerts:
+        say(f"alert: body {a.get('body_id')} {a.get('label')} ({a.get('score', 0):.2f})")
+    if not rec.results:
+        say("no results: no window of a person was complete (a shorter --window, or more frames, may help)")
+    try:
+        n = render(rec, args.out, out_fps, zero_shot)
+    except (RuntimeError, OSError) as exc:
+        say(f"cannot write {args.out}: {exc}")
+        return 1
+    size = args.out.stat().st_size
+    say(f"wrote {args.out} ({n} frames, {size / 1e6:.1f} MB)")
+    return 0 if rec.results else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
