@@ -1,0 +1,93 @@
+"""pgfa-launch: a ROS params YAML starts its nodes in one process and shuts down; launch files parse."""
+import ast
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pgfa_ros.launcher import LaunchError, load_launch_file
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "launch").glob("*.launch.py")), ids=lambda p: p.name)
+def test_launch_files_parse(path):
+    tree = ast.parse(path.read_text())
+    assert any(isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description" for n in tree.body)
+
+
+@pytest.mark.parametrize("name", ["camera_mediapipe.yaml", "azure_kinect_live.yaml", "fall_monitor.yaml"])
+def test_example_configs_load(name):
+    spec = load_launch_file(REPO / "config" / name)
+    assert "recognizer" in [n.name for n in spec.nodes]
+
+
+def test_bad_launch_files(tmp_path):
+    p = tmp_path / "x.yaml"
+    p.write_text("foo:\n  ros__parameters: {a: 1}\n")
+    with pytest.raises(LaunchError):
+        load_launch_file(p)
+    p.write_text("pgfa_launch:\n  ros__parameters:\n    nodes: [nope]\n")
+    with pytest.raises(LaunchError):
+        load_launch_file(p)
+    with pytest.raises(LaunchError):
+        load_launch_file(tmp_path / "missing.yaml")
+
+
+CONFIG = """
+pgfa_launch:
+  ros__parameters:
+    nodes: ["video_publisher", "pose_estimator"]
+video_publisher:
+  ros__parameters:
+    image_topic: /t/image
+    rate: 0.0
+    ack_topic: /t/skeleton
+    loop: true
+pose_estimator:
+  ros__parameters:
+    image_topic: /t/image
+    skeleton_topic: /t/skeleton
+    report_period: 0.0
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.ros
+def test_launcher_in_process(tmp_path):
+    from pgfa_ros.launcher import Launcher
+
+    p = tmp_path / "c.yaml"
+    p.write_text(CONFIG)
+    with Launcher(p) as launcher:
+        pose = launcher.node("pose_estimator")
+        assert pose.get_parameter("skeleton_topic").value == "/t/skeleton"
+        launcher.spin(until=lambda: pose.counts["skeletons"] >= 3, timeout=60)
+        assert pose.counts["skeletons"] >= 3
+    assert not launcher.context.ok()
+
+
+@pytest.mark.slow
+@pytest.mark.ros
+def test_pgfa_launch_sigint_clean_exit(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text(CONFIG)
+    proc = subprocess.Popen([sys.executable, "-m", "pgfa_ros.launcher", str(p)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
+    out = ""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 90:
+        line = proc.stdout.readline()
+        out += line
+        if "running 2 node(s)" in line or not line:
+            break
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=30)
+    out += rest
+    assert proc.returncode == 0, out
+    assert "shutting down" in out
