@@ -73,7 +73,7 @@ def test_mediapipe_finds_person_head_above_hips():
         if res.pose_world_landmarks is None:
             continue
         found += 1
-        ntu = map_to_ntu(landmarks_to_joints(res.pose_world_landmarks), "mediapipe_33")
+        ntu = np.asarray(map_to_ntu(landmarks_to_joints(res.pose_world_landmarks)[None], "mediapipe_33")).reshape(-1, 25, 3)[0]
         assert ntu[3, 1] > ntu[0, 1] + 0.3  # NTU y up: head (3) well above spine base (0)
         assert ntu[3, 1] > ntu[14, 1] and ntu[3, 1] > ntu[18, 1]  # above the ankles
     pose.close()
