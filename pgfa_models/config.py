@@ -50,13 +50,17 @@ def to_dict(obj: Any) -> dict[str, Any]:
     return plain(dataclasses.asdict(obj))
 
 
-def load_yaml(cls: type[T], path: str | Path) -> T:
-    """Load dataclass ``cls`` from a YAML file, with the file named in any error."""
+def read_yaml(path: str | Path, error: type[Exception] = ConfigError, what: str = "config file") -> Any:
+    """Parse a YAML file safely; a missing or malformed file raises ``error`` naming the file."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        return yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
+        raise error(f"{what} not found: {path}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
-    return from_dict(cls, data, str(path))
+        raise error(f"{path}: invalid YAML: {exc}") from None
+
+
+def load_yaml(cls: type[T], path: str | Path) -> T:
+    """Load dataclass ``cls`` from a YAML file, with the file named in any error."""
+    return from_dict(cls, read_yaml(path) or {}, str(path))

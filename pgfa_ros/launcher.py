@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-import yaml
+from pgfa_models.config import read_yaml
 
 __all__ = ["NODE_TYPES", "NodeSpec", "LaunchSpec", "LaunchError", "load_launch_file", "Launcher",
            "spin_nodes", "main"]
@@ -104,12 +104,7 @@ def _entries(tree: Any, prefix: str, out: dict[str, dict], path: Path) -> None:
 def load_launch_file(path: str | Path) -> LaunchSpec:
     """Parse a ROS 2 params file into the nodes to start (see the module docstring)."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise LaunchError(f"launch file not found: {path}") from None
-    except yaml.YAMLError as exc:
-        raise LaunchError(f"{path}: not valid YAML ({exc})") from None
+    data = read_yaml(path, LaunchError, "launch file")
     if not isinstance(data, dict) or not data:
         raise LaunchError(f"{path}: expected a ROS 2 parameters file (a mapping of node names)")
     entries: dict[str, dict] = {}

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "pgfa_ros" / "assets" / "utd_mhad_default.safetensors"
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CHECKPOINT = REPO / "pgfa_ros" / "assets" / "utd_mhad_default.safetensors"
 UTD_LABELS = ["right arm swipe to the left", "right hand wave", "two hand front clap",
               "right arm throw", "cross arms in the chest"]
 
@@ -42,3 +44,13 @@ class FakeEncoder:
             v = np.random.default_rng(seed).normal(size=self.dim)
             out.append(v / np.linalg.norm(v))
         return np.asarray(out, dtype=np.float32).reshape(len(texts), self.dim)
+
+
+def ros_subprocess_env() -> dict[str, str]:
+    """Environment for test subprocesses: this run's DDS domain, localhost-only, unbuffered."""
+    env = dict(os.environ)
+    env.setdefault("ROS_DOMAIN_ID", str(10 + os.getpid() % 90))
+    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return env

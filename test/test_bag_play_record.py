@@ -14,6 +14,7 @@ import pytest
 from pgfa_ros.bag.cli import main as bag_main
 from pgfa_ros.bag.convention import LABEL_TOPIC, META_TOPIC, SKELETON_TOPIC
 from pgfa_ros.bag.io import list_topics, open_reader, read_messages
+from recognizer_helpers import ros_subprocess_env
 
 pytestmark = pytest.mark.ros
 pytest.importorskip("rclpy")
@@ -21,18 +22,10 @@ pytest.importorskip("rclpy")
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _env():
-    env = dict(os.environ)
-    env.setdefault("ROS_DOMAIN_ID", str(10 + os.getpid() % 90))
-    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    env["PYTHONUNBUFFERED"] = "1"
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
-
 
 def _spawn(args, log: Path) -> subprocess.Popen:
     fh = open(log, "w")
-    return subprocess.Popen([sys.executable, *args], env=_env(), cwd=REPO, stdout=fh, stderr=subprocess.STDOUT,
+    return subprocess.Popen([sys.executable, *args], env=ros_subprocess_env(), cwd=REPO, stdout=fh, stderr=subprocess.STDOUT,
                             start_new_session=True)
 
 
@@ -90,7 +83,7 @@ def _record_play(tmp: Path, bag: Path, topics: list[str], types: list[str], name
         play = subprocess.run([sys.executable, "-m", "pgfa_ros.bag.cli", "play", str(bag), "--rate", "4",
                                "--topics", *play_topics, "--wait-for-subscribers", "20",
                                "--min-subscribers", str(min_subscribers)],
-                              env=_env(), cwd=REPO, capture_output=True, text=True, timeout=60)
+                              env=ros_subprocess_env(), cwd=REPO, capture_output=True, text=True, timeout=60)
         play_log.write_text(play.stdout + play.stderr)
         assert play.returncode == 0, play_log.read_text()
         time.sleep(extra_wait)

@@ -27,7 +27,7 @@ from rclpy.parameter import Parameter  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
-from recognizer_helpers import make_checkpoint  # noqa: E402
+from recognizer_helpers import make_checkpoint, ros_subprocess_env  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TOPIC = "/pgfa_test/body_tracking_data"
@@ -36,14 +36,6 @@ WINDOW_FRAMES, MAX_BODIES = 30, 4
 FALL = "person falling down"
 FALL_DESC = "A person loses balance, collapses and falls down onto the floor."
 
-
-def _env():
-    env = dict(os.environ)
-    env.setdefault("ROS_DOMAIN_ID", str(10 + os.getpid() % 90))
-    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    env["PYTHONUNBUFFERED"] = "1"
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
 
 
 def _stop(proc: subprocess.Popen, timeout: float = 5.0) -> None:
@@ -62,13 +54,13 @@ def _publisher(duration: float, inject: str = "", bodies: int = 2, logdir: Path 
     if inject:
         cmd += ["--inject", inject]
     log = open(logdir / f"publisher_{inject or 'clean'}.log", "w") if logdir else subprocess.DEVNULL
-    return subprocess.Popen(cmd, env=_env(), cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(cmd, env=ros_subprocess_env(), cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 class Listener:
     def __init__(self):
         self.context = rclpy.Context()
-        rclpy.init(context=self.context, domain_id=int(_env()["ROS_DOMAIN_ID"]))
+        rclpy.init(context=self.context, domain_id=int(ros_subprocess_env()["ROS_DOMAIN_ID"]))
         self.node = rclpy.create_node("pgfa_test_listener", context=self.context)
         self.lock = threading.Lock()
         self.actions: list[dict] = []
@@ -153,7 +145,7 @@ def system(tmp_path_factory):
            "-p", f"max_bodies:={MAX_BODIES}", "-p", "diagnostics_period:=0.5",
            "-p", f"bank_path:={tmp / 'bank.npz'}", "-p", "top_k:=3"]
     log = open(tmp / "recognizer.log", "w")
-    proc = subprocess.Popen(cmd, env=_env(), cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(cmd, env=ros_subprocess_env(), cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     listener = Listener()
     try:
         ok = listener.wait_for(lambda: bool(listener.diag), 60)
@@ -258,7 +250,7 @@ def test_lifecycle_and_parameter_validation_in_process(tmp_path):
 
     ckpt = make_checkpoint(tmp_path / "tiny.safetensors")
     ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=int(_env()["ROS_DOMAIN_ID"]))
+    rclpy.init(context=ctx, domain_id=int(ros_subprocess_env()["ROS_DOMAIN_ID"]))
     try:
         node = RecognizerNode(context=ctx, parameter_overrides=[
             Parameter("checkpoint", value=str(ckpt)), Parameter("layout", value="kinect_v1_20"),

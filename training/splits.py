@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from pgfa_models.config import ConfigError
+from pgfa_models.config import ConfigError, read_yaml
 
 PACKAGE = "pgfa_ros"
 SPLITS_FILE = "splits.yaml"
@@ -114,13 +112,7 @@ def _parse(data: Any, path: Path) -> dict[str, Split]:
 def load_splits(path: str | Path | None = None) -> dict[str, Split]:
     """All splits by name, validated (indices in range, unique, at least one seen class)."""
     path = Path(path) if path is not None else default_splits_path()
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise SplitError(f"splits file not found: {path}") from None
-    except yaml.YAMLError as exc:
-        raise SplitError(f"{path}: invalid YAML: {exc}") from None
-    return _parse(data, path)
+    return _parse(read_yaml(path, SplitError, "splits file"), path)
 
 
 def split_names(path: str | Path | None = None) -> list[str]:
