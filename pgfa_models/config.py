@@ -30,7 +30,7 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "config") 
         hint = hints.get(name)
         if dataclasses.is_dataclass(hint) and isinstance(value, dict):
             value = from_dict(hint, value, f"{where}.{name}")
-        elif isinstance(value, list) and typing.get_origin(hint) is tuple:
+        elif isinstance(value, list) and (hint is tuple or typing.get_origin(hint) is tuple):
             value = tuple(value)
         kwargs[name] = value
     try:
