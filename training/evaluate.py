@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import torch
 
-from pgfa_models.alignment import PrototypeBank, transductive_predict
+from pgfa_models.alignment import transductive_predict
 from pgfa_models.checkpoint import load_model
 from pgfa_models.config import from_dict
+from pgfa_models.evaluation import extract_features, predict_mode
 from pgfa_models.preprocess import PreprocessConfig
 
 from .datasets import ClipSet, load_dataset
@@ -44,18 +44,6 @@ class EvalData:
     class_names: list[str]      # the K unseen class names
     class_ids: list[int]        # their dataset ids
     rejected: dict[str, int]
-
-
-@torch.no_grad()
-def extract_features(model: torch.nn.Module, x: np.ndarray, batch_size: int = 256,
-                     device: str | torch.device = "cpu") -> np.ndarray:
-    """L2-normalised features ``(N, D)`` of clips ``(N, 3, T, 25, M)``, eval mode."""
-    model = model.eval().to(device)
-    out = []
-    for i in range(0, len(x), batch_size):
-        xb = torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size])).to(device)
-        out.append(model.embed(xb).cpu().numpy())
-    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, model.text_dim), np.float32)
 
 
 def prepare(checkpoint: str | Path, split, data_root: str | None = None, descriptions: str | None = None,
@@ -103,35 +91,28 @@ def summarise(mode: str, pred: np.ndarray, data: EvalData, **extra: Any) -> dict
                            "accuracy": float(cm[i, i] / n_i) if n_i else None,
                            "predicted": int(cm[:, i].sum())}
     out = {"mode": mode, "accuracy": float((pred == y).mean()) if len(y) else 0.0, "n": int(len(y)),
-           "per_class": per_class, "confusion": cm.tolist(), "classes": list(data.class_names)}
+           "per_class": per_class, "confusion": cm.tolist(), "classes": list(data.class_names),
+           "predictions": [{"name": n, "label": int(data.class_ids[t]), "pred": int(data.class_ids[p])}
+                           for n, t, p in zip(data.names, y.tolist(), pred.tolist())]}
     out.update(extra)
     return out
 
 
 def run_modes(data: EvalData, modes: Sequence[str], alpha: float = 0.9, alphas: Sequence[float] = (),
               bank_kwargs: dict | None = None) -> list[dict[str, Any]]:
+    """One result dict per mode (see :func:`summarise`), predictions per sample included."""
     results = []
     for mode in modes:
-        if mode == "text":
-            pred = (data.features @ data.text_features.T).argmax(1)
-            results.append(summarise("text", pred, data))
-        elif mode == "transductive":
-            r = transductive_predict(data.features, data.text_features, alpha)
-            sweep = {f"{a:.2f}": float((transductive_predict(data.features, data.text_features, a).final
-                                        == data.labels).mean()) for a in alphas}
-            results.append(summarise("transductive", r.final, data, alpha=alpha, alpha_sweep=sweep,
-                                     initial_accuracy=float((r.initial == data.labels).mean())))
+        p = predict_mode(mode, data.features, data.text_features, data.class_names, alpha, bank_kwargs)
+        extra = dict(p.extra)
+        if mode == "transductive":
+            initial = extra.pop("initial")
+            extra["alpha_sweep"] = {f"{a:.2f}": float((transductive_predict(data.features, data.text_features, a).final
+                                                       == data.labels).mean()) for a in alphas}
+            extra["initial_accuracy"] = float((initial == data.labels).mean())
         elif mode == "bank":
-            kw = dict(bank_kwargs or {})
-            bank = PrototypeBank(data.text_features, data.class_names, **kw)
-            res = bank.update(data.features)  # predict-then-update, one sample after another
-            results.append(summarise("bank", res.labels, data, order=BANK_ORDER,
-                                     bank={"capacity": bank.capacity, "min_support": bank.min_support,
-                                           "max_entropy": bank.max_entropy,
-                                           "pseudo_label_source": bank.pseudo_label_source},
-                                     accepted=int(np.asarray(res.accepted).sum())))
-        else:
-            raise ValueError(f"unknown mode {mode!r}; known: {list(MODES)}")
+            extra["order"] = BANK_ORDER
+        results.append(summarise(mode, p.pred, data, **extra))
     return results
 
 

@@ -7,7 +7,7 @@ Pipeline (each step shared with ``pgfa-eval`` so the numbers are the same on the
    checkpoint's preprocessing options and body count (``clip_ready`` bags, made from the
    already-preprocessed SMIE arrays, are stacked unchanged, like the training loader does);
 3. one batched forward pass of the checkpoint's model for the features;
-4. the SAME evaluation code as ``pgfa-eval`` (``training.evaluate``: ``evaluate`` when a split is
+4. the SAME evaluation code as ``pgfa-eval`` (modes from ``pgfa_models.evaluation``; ``training.evaluate``: ``evaluate`` when a split is
    named, else ``prepare`` + ``run_modes`` on the bag's labelled classes): ``text``, exact
    two-pass ``transductive`` (``alpha``), ``bank`` (stream sorted by sample name, as pgfa-eval)
    and ``two_stage``; JSON, Markdown and confusion PNGs are written by its writers too.
@@ -22,12 +22,11 @@ report is written only after every bag was read completely and every clip evalua
 """
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -122,7 +121,7 @@ def run_eval(bags: Sequence[BagClips], checkpoint: str | os.PathLike, *, modes: 
                                   bag_list), es
     from training import evaluate as ev
     from training.datasets import ClipSet
-    from training.splits import Split, SplitError, get_split
+    from training.splits import Split, get_split
 
     clips = ClipSet(es.x, es.y, list(es.names), es.dataset, dict(es.rejected), list(es.rejected_names))
     try:
@@ -149,37 +148,17 @@ def run_eval(bags: Sequence[BagClips], checkpoint: str | os.PathLike, *, modes: 
                       "rejected": data.rejected, "order": ev.BANK_ORDER, "_data": data}
     except (ConfigError, ValueError, KeyError) as exc:
         raise BagError(" ".join(str(exc).split())) from None
-    data = report.get("_data")
-    if data is not None:  # predictions per clip (sorted-name order of pgfa-eval)
-        for r in report["results"]:
-            if r["mode"] in ("text", "transductive", "bank") and "predictions" not in r:
-                r["predictions"] = _predictions(r, data, alpha, bank_options)
     report["bags"] = bag_list
     report["clips_outside_classes"] = len(outside)
     return report, es
-
-
-def _predictions(r: dict, data, alpha: float, bank_options) -> list[dict]:
-    """Per-clip predicted class ids, recomputed from pgfa-eval's own EvalData (cheap, exact)."""
-    from pgfa_models.alignment import PrototypeBank, transductive_predict
-
-    if r["mode"] == "text":
-        pred = (data.features @ data.text_features.T).argmax(1)
-    elif r["mode"] == "transductive":
-        pred = transductive_predict(data.features, data.text_features, r.get("alpha", alpha)).final
-    else:
-        pred = PrototypeBank(data.text_features, data.class_names, **dict(bank_options or {})).update(data.features).labels
-    return [{"name": n, "label": int(data.class_ids[t]), "pred": int(data.class_ids[p])}
-            for n, t, p in zip(data.names, data.labels.tolist(), np.asarray(pred).tolist())]
 
 
 # ----------------------------------------------------------------------------- unlabelled
 def predict_unlabelled(es: EvalSet, checkpoint, modes, alpha, classes, descriptions, bank_options, device,
                        bag_list) -> dict:
     """Predictions only (no ground truth): counts per predicted class for each mode."""
-    from pgfa_models.alignment import PrototypeBank, transductive_predict
     from pgfa_models.checkpoint import load_model
-    from training import evaluate as ev
+    from pgfa_models.evaluation import PREDICTION_MODES, extract_features, predict_mode
     from training.descriptions import load_descriptions
     from training.train import encode_texts
 
@@ -196,17 +175,12 @@ def predict_unlabelled(es: EvalSet, checkpoint, modes, alpha, classes, descripti
     except Exception:  # noqa: BLE001 - no description file for this dataset: class names
         texts = [(meta.descriptions or {}).get(n) or n for n in names]
     tf = encode_texts(meta.text_model, texts)
-    feats = ev.extract_features(model, es.x, device=device)
+    feats = extract_features(model, es.x, device=device)
     results = []
     for mode in modes:
-        if mode == "text":
-            pred = (feats @ tf.T).argmax(1)
-        elif mode == "transductive":
-            pred = transductive_predict(feats, tf, alpha).final
-        elif mode == "bank":
-            pred = PrototypeBank(tf, names, **dict(bank_options or {})).update(feats).labels  # bag time order
-        else:
+        if mode not in PREDICTION_MODES:
             raise BagError(f"mode {mode!r} needs ground truth or is unknown")
+        pred = predict_mode(mode, feats, tf, names, alpha, bank_options).pred  # bank: bag time order
         counts = np.bincount(np.asarray(pred, dtype=np.int64), minlength=len(classes))
         results.append({"mode": mode, "accuracy": None, "n": int(len(pred)),
                         "per_class": {n: {"id": c, "predicted": int(k)} for n, c, k in zip(names, classes, counts)},
