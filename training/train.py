@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import random
 import sys
 import time
@@ -31,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pgfa_models.checkpoint import CheckpointMeta, save_checkpoint
+from pgfa_models.sysinfo import machine_info
 from pgfa_models.config import from_dict, load_yaml, to_dict
 from pgfa_models.loss import kl_contrastive_loss
 from pgfa_models.model import EncoderConfig, SkeletonTextModel
@@ -211,13 +211,6 @@ def encode_texts(model_name: str, texts: list[str]) -> np.ndarray:
     from pgfa_models.text import TextEncoder
 
     return TextEncoder(model_name).encode(texts)
-
-
-def machine_info() -> dict[str, Any]:
-    return {"host": platform.node(), "platform": platform.platform(), "python": platform.python_version(),
-            "torch": torch.__version__, "cpus": os.cpu_count(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "threads": torch.get_num_threads()}
 
 
 # ----------------------------------------------------------------------------- core loop

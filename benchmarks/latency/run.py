@@ -32,19 +32,10 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+from pgfa_models.sysinfo import cpu_model  # noqa: E402
 
 DEFAULT_CKPT = REPO / "pgfa_ros" / "assets" / "utd_mhad_default.safetensors"
 DEFAULT_CLIPS = REPO.parent / "shared" / "data" / "utd-mhad"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def loadavg() -> str:

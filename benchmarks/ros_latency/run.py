@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pgfa_models.sysinfo import cpu_model
+
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 TOPIC = "/pgfa_bench/body_tracking_data"
@@ -240,16 +242,6 @@ def main(argv=None) -> int:
     return 0
 
 
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def write_results(a, results, best, first_fail, ckpt_kind, domain, load0, load1, backend_used="?") -> None:
     import torch
 
@@ -260,7 +252,7 @@ def write_results(a, results, best, first_fail, ckpt_kind, domain, load0, load1,
         "# ROS latency benchmark: recognizer end to end",
         "",
         f"- date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}",
-        f"- machine: {_cpu()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}, "
+        f"- machine: {cpu_model()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}, "
         f"Python {platform.python_version()}, torch {torch.__version__}",
         f"- inference backend: `{backend_used}` (parameter backend={a.backend}), {a.num_threads} intra-op thread(s)",
         f"- load average (1/5/15 min) before: {load0[0]:.2f}/{load0[1]:.2f}/{load0[2]:.2f}, "
