@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,3 +160,11 @@ def test_ddp_two_processes_on_cpu(tmp_path):
     lines = [json.loads(l) for l in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert len(lines) == 2 and lines[0]["samples"] == 44
     assert (tmp_path / "model.safetensors").is_file()
+
+
+def test_eval_warns_when_classes_were_seen_in_training(utd_dir):
+    """The all-class default checkpoint evaluated on a split is flagged as not zero-shot."""
+    ckpt = Path(__file__).resolve().parents[1] / "pgfa_ros" / "assets" / "utd_mhad_default.safetensors"
+    with pytest.warns(UserWarning, match="not a zero-shot result"):
+        report = evaluate(ckpt, "utd_mhad/U1", modes=("text",), data_root=str(utd_dir))
+    assert len(report["not_zero_shot"]) == 5

@@ -16,6 +16,7 @@ Modes (accuracy is per sample over every unseen-class test clip the preprocessin
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -131,6 +132,11 @@ def evaluate(checkpoint: str | Path, split_name: str, modes: Sequence[str] = ("t
                               "unseen_classes": list(split.unseen), "alpha": alpha, "results": []}
     if own:
         data, meta = prepare(checkpoint, split, data_root, descriptions, clips, device)
+        leaked = sorted(set(data.class_names) & set(meta.labels))
+        if leaked:
+            report["not_zero_shot"] = leaked
+            warnings.warn(f"{checkpoint} was trained on {len(leaked)} of the evaluated classes "
+                          f"({', '.join(leaked)}): this is not a zero-shot result", stacklevel=2)
         report.update({"text_model": meta.text_model, "descriptions": descriptions or meta.extra.get("description_kind"),
                        "framework": meta.extra.get("framework"), "n": int(len(data.labels)),
                        "rejected": data.rejected, "order": BANK_ORDER})
