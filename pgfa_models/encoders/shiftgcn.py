@@ -24,6 +24,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .blocks import residual_branch
+
 NUM_JOINTS = 25
 
 
@@ -113,14 +115,7 @@ class ShiftGCNUnit(nn.Module):
         super().__init__()
         self.gcn = ShiftGraphConv(in_channels, out_channels)
         self.tcn = ShiftTemporalConv(out_channels, out_channels, stride)
-        if not residual:
-            self.residual = None
-        elif in_channels == out_channels and stride == 1:
-            self.residual = nn.Identity()
-        else:
-            self.residual = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, 1, stride=(stride, 1)),
-                nn.BatchNorm2d(out_channels))
+        self.residual = residual_branch(in_channels, out_channels, stride, residual)
         self.relu = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from ..graph import Graph
+from .blocks import residual_branch
 
 
 class GraphConv(nn.Module):
@@ -65,15 +66,7 @@ class STGCNBlock(nn.Module):
             nn.BatchNorm2d(out_channels),
             nn.Dropout(dropout),
         )
-        if not residual:
-            self.residual = None
-        elif in_channels == out_channels and stride == 1:
-            self.residual = nn.Identity()
-        else:
-            self.residual = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=(stride, 1)),
-                nn.BatchNorm2d(out_channels),
-            )
+        self.residual = residual_branch(in_channels, out_channels, stride, residual)
         if edge_importance:
             self.edge_importance = nn.Parameter(torch.ones(num_subsets, num_nodes, num_nodes))
         else:
