@@ -128,7 +128,7 @@ def _assemble(out: ParsedSkeletons, records, num_joints: int, max_bodies: int, m
             seen[body_id] = np.zeros(num_joints, dtype=bool)
             out.stamps[body_id] = float(sec) + float(nsec) * 1e-9
             if not out.frame_id:
-                out.frame_id = frame_id() if callable(frame_id) else frame_id
+                out.frame_id = frame_id
         if seen[body_id][joint]:
             out.dropped["duplicate_joint"] += 1
             continue
@@ -157,80 +157,12 @@ def _assemble(out: ParsedSkeletons, records, num_joints: int, max_bodies: int, m
 
 
 # ----------------------------------------------------------------------------- raw CDR
-_HDR = {"<": struct.Struct("<iI"), ">": struct.Struct(">iI")}
 _U32 = {"<": struct.Struct("<I"), ">": struct.Struct(">I")}
-_IDS = {"<": struct.Struct("<iii"), ">": struct.Struct(">iii")}
-_XYZ = {"<": struct.Struct("<ddd"), ">": struct.Struct(">ddd")}
-
-
-_MIN_MARKER_BYTES = 150  # a Marker with every string and sequence empty serialises to ~190 bytes
+_MIN_MARKER_BYTES = 150  # a Marker with every string and sequence empty serialises to ~170-190 bytes
 
 
 class MalformedMessage(ValueError):
     """A serialized MarkerArray that cannot be decoded."""
-
-
-def _iter_cdr_markers(buf: bytes, count: int, pos: int, e: str):
-    """Yield marker records from a CDR buffer (``pos`` relative to the data origin, after 4 bytes)."""
-    mv = memoryview(buf)[4:]
-    n = len(mv)
-    hdr, u32, ids, xyz = _HDR[e], _U32[e], _IDS[e], _XYZ[e]
-
-    def skip_string(p: int) -> int:
-        p = (p + 3) & ~3
-        (ln,) = u32.unpack_from(mv, p)
-        p += 4 + ln
-        if p > n:
-            raise MalformedMessage("string runs past the end")
-        return p
-
-    def skip_seq(p: int, elem: int, align: int) -> int:
-        p = (p + 3) & ~3
-        (cnt,) = u32.unpack_from(mv, p)
-        p += 4
-        if cnt:
-            p = (p + align - 1) & ~(align - 1)
-            p += cnt * elem
-            if p > n:
-                raise MalformedMessage("sequence runs past the end")
-        return p
-
-    for _ in range(count):
-        pos = (pos + 3) & ~3
-        sec, nsec = hdr.unpack_from(mv, pos)
-        pos += 8
-        fid_at = pos
-        pos = skip_string(pos)  # header.frame_id
-        pos = skip_string(pos)  # ns
-        pos = (pos + 3) & ~3
-        mid, _type, action = ids.unpack_from(mv, pos)
-        pos += 12
-        pos = (pos + 7) & ~7
-        x, y, z = xyz.unpack_from(mv, pos)
-        pos += 56 + 24  # pose (position + orientation), scale
-        pos += 16 + 8 + 1  # color (4 x float32, 4-aligned after doubles), lifetime, frame_locked
-        pos = skip_seq(pos, 24, 8)  # points
-        pos = skip_seq(pos, 16, 4)  # colors
-        pos = skip_string(pos)  # texture_resource
-        pos = (pos + 3) & ~3
-        pos += 8  # texture.header.stamp
-        pos = skip_string(pos)  # texture.header.frame_id
-        pos = skip_string(pos)  # texture.format
-        pos = skip_seq(pos, 1, 1)  # texture.data
-        pos = skip_seq(pos, 8, 4)  # uv_coordinates
-        pos = skip_string(pos)  # text
-        pos = skip_string(pos)  # mesh_resource
-        pos = skip_string(pos)  # mesh_file.filename
-        pos = skip_seq(pos, 1, 1)  # mesh_file.data
-        pos += 1  # mesh_use_embedded_materials
-        if pos > n:
-            raise MalformedMessage("marker runs past the end")
-
-        def frame_id(at=fid_at):
-            (ln,) = u32.unpack_from(mv, at)
-            return bytes(mv[at + 4: at + 4 + max(0, ln - 1)]).decode("utf-8", "replace")
-
-        yield sec, nsec, frame_id, mid, action, x, y, z
 
 
 def marker_array_bytes_to_bodies(
@@ -244,34 +176,37 @@ def marker_array_bytes_to_bodies(
 ) -> ParsedSkeletons:
     """Like :func:`marker_array_to_bodies` but straight from the serialized (CDR) message.
 
-    For subscriptions created with ``raw=True``: it reads only the fields it needs and skips the
-    rest, about 20x faster than rclpy's deserialization into Python Marker objects. A buffer that
-    cannot be decoded counts as ``malformed``.
+    For subscriptions created with ``raw=True``: the marker count is checked before anything is
+    decoded (a flood costs nothing), then :func:`pgfa_ros.marker_cdr.marker_records` reads
+    only the fields needed, much faster than rclpy's deserialization into Python Marker
+    objects. A buffer that cannot be decoded counts as ``malformed``.
     """
+    from .marker_cdr import marker_records
+
     out = ParsedSkeletons()
     buf = bytes(raw)
-    if min_joints is None:
-        min_joints = max(1, num_joints // 2)
     if max_markers is None:
         max_markers = max_bodies * num_joints
     try:
         if len(buf) < 8 or buf[0] != 0:
             raise MalformedMessage("not a CDR buffer")
-        e = "<" if buf[1] & 1 else ">"
-        (count,) = _U32[e].unpack_from(buf, 4)
+        (count,) = _U32["<" if buf[1] & 1 else ">"].unpack_from(buf, 4)
         if count * _MIN_MARKER_BYTES > len(buf):
             raise MalformedMessage(f"{count} markers cannot fit in {len(buf)} bytes")
-        out.num_markers = count
-        if count == 0:
-            out.dropped["empty"] += 1
-            return out
-        if count > max_markers:
-            out.dropped["flood"] += count
-            return out
-        records = list(_iter_cdr_markers(buf, count, 4, e))
     except (MalformedMessage, struct.error):
         out.dropped["malformed"] += 1
         return out
+    if count == 0 or count > max_markers:  # counted as "empty" / "flood" without decoding
+        out.num_markers = count
+        out.dropped["empty" if count == 0 else "flood"] += max(count, 1)
+        return out
+    records = marker_records(buf)
+    if records is None:
+        out.dropped["malformed"] += 1
+        return out
+    out.num_markers = count
+    if min_joints is None:
+        min_joints = max(1, num_joints // 2)
     _assemble(out, records, num_joints, max_bodies, min_joints, max_abs_m)
     return out
 

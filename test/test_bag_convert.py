@@ -133,7 +133,7 @@ def test_failed_conversion_leaves_no_bag(tmp_path):
 
 
 def test_fast_marker_decoder_matches_generic_cdr():
-    from pgfa_ros.bag.fastcdr import decode_marker_array
+    from pgfa_ros.marker_cdr import decode_marker_array
     from pgfa_ros.bag.io import marker_array, typestore
 
     T = typestore().types

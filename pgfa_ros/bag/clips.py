@@ -23,7 +23,7 @@ import numpy as np
 from .convention import (
     LABEL_TOPIC, MARKER_ARRAY, META_TOPIC, NS_PER_S, SKELETON_TOPIC, STRING, BagError, BagMeta, ClipLabel,
 )
-from .fastcdr import decode_marker_array
+from ..marker_cdr import decode_marker_array
 from .io import describe_topics, list_topics, open_reader, read_messages, stamp_ns, typestore
 
 
