@@ -40,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     from pgfa_models.checkpoint import CheckpointError
     from pgfa_models.config import ConfigError
 
-    from .evaluate import evaluate, write_confusion_png, write_json, write_markdown
+    from pgfa_models.eval_report import write_outputs
+
+    from .evaluate import evaluate
     from .train import resolve_split
 
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -57,15 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in report["results"]:
         extra = f" (two-pass {100 * r['two_pass_accuracy']:.1f}%)" if "two_pass_accuracy" in r else ""
         print(f"{args.split} {r['mode']:<13} {100 * r['accuracy']:6.2f}%  n={r['n']}{extra}")
-    if args.json:
-        write_json(report, args.json)
-    if args.report:
-        pngs = {}
-        for r in report["results"]:
-            png = args.report.with_name(f"{args.report.stem}_{r['mode']}_confusion.png")
-            write_confusion_png(r, png)
-            pngs[r["mode"]] = png.name
-        write_markdown(report, args.report, pngs)
+    write_outputs(report, args.json, args.report)
     return 0
 
 

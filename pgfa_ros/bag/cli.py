@@ -34,6 +34,15 @@ def _split_classes(split: str | None):
     return list(s.unseen), s.dataset
 
 
+def _catalog_names(dataset: str) -> list[str] | None:
+    from training.descriptions import DescriptionError, class_names  # CLI-level: project data
+
+    try:
+        return class_names(dataset)
+    except (DescriptionError, OSError):
+        return None
+
+
 # ----------------------------------------------------------------------------- commands
 def cmd_convert(a) -> int:
     from .convert import ntu_sequences, smie_sequences, utd_sequences, write_bag
@@ -48,11 +57,12 @@ def cmd_convert(a) -> int:
     elif a.dataset in ("ntu60", "ntu120"):
         if not a.input:
             raise BagError("--input: .skeleton files or folders are required")
-        src = ntu_sequences(a.input, classes, a.max_bodies, a.limit, a.dataset)
+        src = ntu_sequences(a.input, classes, a.max_bodies, a.limit, a.dataset, _catalog_names(a.dataset))
     else:  # smie
         if not a.data or not a.labels:
             raise BagError("--data and --labels (.npy) are required for --dataset smie")
-        src = smie_sequences(a.data, a.labels, classes, a.limit, split_ds or a.smie_dataset)
+        ds = split_ds or a.smie_dataset
+        src = smie_sequences(a.data, a.labels, classes, a.limit, ds, _catalog_names(ds))
     if a.fps:
         src.fps = float(a.fps)
     if a.frame_id:
@@ -153,9 +163,13 @@ def cmd_eval(a) -> int:
     if not a.quiet:
         n = sum(len(b.clips) for b in bags)
         print(f"pgfa-bag eval: {n} clips from {len(bags)} bag(s); modes {', '.join(modes)}")
-    report, es = run_eval(bags, a.checkpoint, modes=modes, alpha=a.alpha, alphas=alphas, split=a.split,
-                          classes=a.classes, descriptions=a.descriptions, bank_options=bank or None,
-                          two_stage_checkpoint=a.two_stage_checkpoint, device=a.device)
+    from training import descriptions as catalog  # CLI-level: splits and descriptions are project data
+    from training.splits import get_split
+
+    report, es = run_eval(bags, a.checkpoint, modes=modes, alpha=a.alpha, alphas=alphas,
+                          split=get_split(a.split) if a.split else None, classes=a.classes,
+                          descriptions=a.descriptions, bank_options=bank or None,
+                          two_stage_checkpoint=a.two_stage_checkpoint, catalog=catalog, device=a.device)
     # every bag read and every clip evaluated: only now are outputs written
     files = write_outputs(report, a.json, a.report)
     for r in report["results"]:

@@ -86,17 +86,14 @@ def utd_sequences(root: str | os.PathLike, classes: Seq[int] | None = None,
                   frame_id="kinect_v1_camera")
 
 
-def _class_names(dataset: str, n: int | None = None) -> list[str]:
-    try:  # CLI-level helper: the description files live with the training data
-        from training.descriptions import class_names
-
-        return class_names(dataset, n)
-    except Exception:  # noqa: BLE001 - fall back to numbered names
-        return [f"A{k + 1:03d}" for k in range(n or 120)]
+def _class_names(names: Seq[str] | None, n: int | None) -> list[str]:
+    """The caller's class names (the CLI reads them from the description files), else numbered."""
+    return list(names)[:n] if names else [f"A{k + 1:03d}" for k in range(n or 120)]
 
 
 def ntu_sequences(paths: Seq[str | os.PathLike], classes: Seq[int] | None = None,
-                  max_bodies: int = 2, limit: int | None = None, dataset: str = "ntu120") -> Source:
+                  max_bodies: int = 2, limit: int | None = None, dataset: str = "ntu120",
+                  class_names: Seq[str] | None = None) -> Source:
     from pgfa_models.formats.ntu_skeleton import parse_ntu_name, read_ntu_skeleton
 
     files: list[tuple[Path, int]] = []
@@ -126,13 +123,13 @@ def ntu_sequences(paths: Seq[str | os.PathLike], classes: Seq[int] | None = None
             yield Sequence(f.stem, a, seq.as_clip_bodies(), f.name)
 
     n = 60 if dataset == "ntu60" else 120
-    return Source(dataset, "ntu_25", 30.0, _class_names(dataset, n), gen(), len(files),
+    return Source(dataset, "ntu_25", 30.0, _class_names(class_names, n), gen(), len(files),
                   num_person=max_bodies, frame_id="kinect_v2_camera")
 
 
 def smie_sequences(data_path: str | os.PathLike, label_path: str | os.PathLike,
                    classes: Seq[int] | None = None, limit: int | None = None,
-                   dataset: str = "ntu60") -> Source:
+                   dataset: str = "ntu60", class_names: Seq[str] | None = None) -> Source:
     from pgfa_models.formats.smie_npy import load_smie_arrays
 
     try:
@@ -155,7 +152,7 @@ def smie_sequences(data_path: str | os.PathLike, label_path: str | os.PathLike,
             yield Sequence(f"{stem}#{int(i):06d}", int(labels[i]), bodies, Path(data_path).name)
 
     n = {"ntu60": 60, "ntu120": 120, "pku_mmd": 51}.get(dataset)
-    return Source(dataset, "ntu_25", 30.0, _class_names(dataset, n), gen(), len(idx),
+    return Source(dataset, "ntu_25", 30.0, _class_names(class_names, n), gen(), len(idx),
                   num_person=int(data.shape[-1]), clip_ready=True, frame_id="ntu_camera")
 
 

@@ -7,15 +7,16 @@ Pipeline (each step shared with ``pgfa-eval`` so the numbers are the same on the
    checkpoint's preprocessing options and body count (``clip_ready`` bags, made from the
    already-preprocessed SMIE arrays, are stacked unchanged, like the training loader does);
 3. one batched forward pass of the checkpoint's model for the features;
-4. the SAME evaluation code as ``pgfa-eval`` (modes from ``pgfa_models.evaluation``; ``training.evaluate``: ``evaluate`` when a split is
-   named, else ``prepare`` + ``run_modes`` on the bag's labelled classes): ``text``, exact
-   two-pass ``transductive`` (``alpha``), ``bank`` (stream sorted by sample name, as pgfa-eval)
-   and ``two_stage``; JSON, Markdown and confusion PNGs are written by its writers too.
+4. the SAME evaluation code as ``pgfa-eval``, :func:`pgfa_models.evaluation.evaluate` on the
+   split's unseen classes or on the bags' labelled classes: ``text``, exact two-pass
+   ``transductive`` (``alpha``), ``bank`` (stream sorted by sample name, as pgfa-eval) and
+   ``two_stage``; JSON, Markdown and confusion PNGs by :mod:`pgfa_models.eval_report`.
 
 Bags without ground truth (fixed windows) have no accuracy: :func:`predict_unlabelled` reports
 the predictions of each mode (bank in bag time order).
 
-``training`` is imported only here, by the CLI path (SPEC §2: CLIs may depend on it).
+Splits, class names and descriptions are project data in ``training``; the CLI passes them in
+(SPEC §2: only CLIs depend on ``training``).
 
 Rejected clips (preprocessing reasons) are counted and listed, never silently dropped. A
 report is written only after every bag was read completely and every clip evaluated.
@@ -99,16 +100,49 @@ def _checkpoint_meta(checkpoint):
         raise BagError(str(exc)) from None
 
 
+class BagCatalog:
+    """Class names from the bags, texts from the project catalog when it knows the dataset,
+    else from the checkpoint's stored descriptions, else the class names themselves."""
+
+    def __init__(self, es: EvalSet, catalog=None, stored: Mapping[str, str] | None = None):
+        self.es, self.catalog, self.stored = es, catalog, dict(stored or {})
+
+    def class_names(self, dataset: str, num_classes: int | None = None) -> list[str]:
+        if self.catalog is not None:
+            try:
+                return self.catalog.class_names(dataset, num_classes)
+            except Exception:  # noqa: BLE001 - a dataset the catalog does not describe
+                pass
+        if self.es.classes:
+            return list(self.es.classes)
+        return [str(c) for c in range(num_classes or int(self.es.y.max()) + 1)]
+
+    def load_descriptions(self, dataset: str, kind: str = "complete", classes: Sequence[int] | None = None,
+                          num_classes: int | None = None) -> list[str]:
+        if self.catalog is not None:
+            try:
+                return self.catalog.load_descriptions(dataset, kind, classes, num_classes)
+            except Exception:  # noqa: BLE001 - no description file for this dataset
+                pass
+        names = self.class_names(dataset, num_classes)
+        ids = range(len(names)) if classes is None else classes
+        return [self.stored.get(names[c]) or names[c] if c < len(names) else str(c) for c in ids]
+
+
 def run_eval(bags: Sequence[BagClips], checkpoint: str | os.PathLike, *, modes: Sequence[str] = MODES,
-             alpha: float = DEFAULT_ALPHA, alphas: Sequence[float] = (), split: str | None = None,
+             alpha: float = DEFAULT_ALPHA, alphas: Sequence[float] = (), split=None,
              classes: Sequence[int] | None = None, descriptions: str | None = None,
              bank_options: Mapping | None = None, two_stage_checkpoint: str | None = None,
-             device: str = "cpu") -> tuple[dict, EvalSet]:
+             catalog=None, device: str = "cpu") -> tuple[dict, EvalSet]:
     """Evaluate clips read from bags; returns (pgfa-eval report dict, the clips).
 
-    Labelled bags go through ``training.evaluate`` exactly as ``pgfa-eval`` does (same clip
-    order, features, text features, modes, metrics). Unlabelled bags: :func:`predict_unlabelled`.
+    ``split`` (a ``training.splits.Split``) picks its unseen classes; otherwise ``classes`` or
+    every labelled class in the bags. ``catalog`` gives class names and description texts
+    (``training.descriptions``, passed in by the CLI). Labelled bags are scored by
+    :func:`pgfa_models.evaluation.evaluate`, exactly as ``pgfa-eval`` scores dataset files.
+    Unlabelled bags: :func:`predict_unlabelled`.
     """
+    from pgfa_models import evaluation
     from pgfa_models.config import ConfigError, from_dict
     from pgfa_models.preprocess import PreprocessConfig
 
@@ -116,36 +150,29 @@ def run_eval(bags: Sequence[BagClips], checkpoint: str | os.PathLike, *, modes: 
     cfg = from_dict(PreprocessConfig, dict(meta.preprocess or {}), "preprocess")
     es = bag_clips_to_tensors(bags, cfg, int(meta.num_person))
     bag_list = [str(b.path) for b in bags]
+    cat = BagCatalog(es, catalog, meta.descriptions)
     if not es.labelled:
         return predict_unlabelled(es, checkpoint, modes, alpha, classes, descriptions, bank_options, device,
-                                  bag_list), es
-    from training import evaluate as ev
-    from training.datasets import ClipSet
-    from training.splits import Split, get_split
+                                  bag_list, cat), es
+    if split is not None and classes is None:
+        if es.dataset and split.dataset != es.dataset:
+            raise BagError(f"split {split.name} is for {split.dataset}, the bag holds {es.dataset}")
+        target = evaluation.EvalClasses(split.name, split.dataset, split.num_classes, tuple(split.unseen))
+    else:
+        cls = sorted(set(es.y.tolist())) if classes is None else [int(c) for c in classes]
+        n = len(es.classes) or (max(cls) + 1)
+        target = evaluation.EvalClasses(f"bag classes {cls}", es.dataset, n, tuple(cls))
+    outside = sorted(set(es.y.tolist()) - set(target.ids))
 
-    clips = ClipSet(es.x, es.y, list(es.names), es.dataset, dict(es.rejected), list(es.rejected_names))
+    def clips_for(m):  # a two-stage checkpoint may preprocess differently
+        if (dict(m.preprocess or {}), int(m.num_person)) == (dict(meta.preprocess or {}), int(meta.num_person)):
+            return es
+        return bag_clips_to_tensors(bags, from_dict(PreprocessConfig, dict(m.preprocess or {}), "preprocess"),
+                                    int(m.num_person))
+
     try:
-        if split is not None and classes is None:
-            sp = get_split(split)
-            if es.dataset and sp.dataset != es.dataset:
-                raise BagError(f"split {split} is for {sp.dataset}, the bag holds {es.dataset}")
-        else:
-            cls = sorted(set(es.y.tolist())) if classes is None else [int(c) for c in classes]
-            n = len(es.classes) or (max(cls) + 1)
-            sp = Split(f"bag classes {cls}", es.dataset, n, tuple(cls))
-        outside = sorted(set(es.y.tolist()) - set(sp.unseen))
-        if split is not None and classes is None and bank_options is None:
-            report = ev.evaluate(checkpoint, split, modes, alpha, alphas, None, descriptions,
-                                 two_stage_checkpoint, clips=clips, device=device)
-        else:
-            if "two_stage" in modes:
-                raise BagError("mode two_stage needs --split (it is evaluated by pgfa-eval's evaluate())")
-            data, m = ev.prepare(checkpoint, sp, None, descriptions, clips, device)
-            report = {"checkpoint": str(checkpoint), "split": sp.name, "unseen_classes": list(sp.unseen),
-                      "alpha": alpha, "results": ev.run_modes(data, modes, alpha, alphas, dict(bank_options or {})),
-                      "text_model": m.text_model, "descriptions": descriptions or m.extra.get("description_kind"),
-                      "framework": m.extra.get("framework"), "n": int(len(data.labels)),
-                      "rejected": data.rejected, "order": ev.BANK_ORDER, "_data": data}
+        report = evaluation.evaluate(checkpoint, target, cat, clips_for, modes, alpha, alphas, descriptions,
+                                     two_stage_checkpoint, bank_options, device)
     except (ConfigError, ValueError, KeyError) as exc:
         raise BagError(" ".join(str(exc).split())) from None
     report["bags"] = bag_list
@@ -155,12 +182,11 @@ def run_eval(bags: Sequence[BagClips], checkpoint: str | os.PathLike, *, modes: 
 
 # ----------------------------------------------------------------------------- unlabelled
 def predict_unlabelled(es: EvalSet, checkpoint, modes, alpha, classes, descriptions, bank_options, device,
-                       bag_list) -> dict:
+                       bag_list, catalog: BagCatalog) -> dict:
     """Predictions only (no ground truth): counts per predicted class for each mode."""
     from pgfa_models.checkpoint import load_model
     from pgfa_models.evaluation import PREDICTION_MODES, extract_features, predict_mode
-    from training.descriptions import load_descriptions
-    from training.train import encode_texts
+    from pgfa_models.text import TextEncoder
 
     model, meta = load_model(checkpoint, device)
     if classes is None:
@@ -168,13 +194,11 @@ def predict_unlabelled(es: EvalSet, checkpoint, modes, alpha, classes, descripti
             raise BagError("the bag has no labels and no class list: pass --classes with --layout bags")
         classes = list(range(len(es.classes)))
     classes = [int(c) for c in classes]
-    names = [es.classes[c] if c < len(es.classes) else str(c) for c in classes]
+    all_names = catalog.class_names(es.dataset, len(es.classes) or None)
+    names = [all_names[c] if c < len(all_names) else str(c) for c in classes]
     kind = descriptions or meta.extra.get("description_kind") or "complete"
-    try:
-        texts = load_descriptions(es.dataset, kind, classes)
-    except Exception:  # noqa: BLE001 - no description file for this dataset: class names
-        texts = [(meta.descriptions or {}).get(n) or n for n in names]
-    tf = encode_texts(meta.text_model, texts)
+    texts = catalog.load_descriptions(es.dataset, kind, classes, len(es.classes) or None)
+    tf = TextEncoder(meta.text_model).encode(texts)
     feats = extract_features(model, es.x, device=device)
     results = []
     for mode in modes:
@@ -192,34 +216,29 @@ def predict_unlabelled(es: EvalSet, checkpoint, modes, alpha, classes, descripti
 
 # ----------------------------------------------------------------------------- outputs
 def write_outputs(report: dict, json_path=None, md_path=None) -> dict[str, Path]:
-    """JSON / Markdown / confusion PNGs with pgfa-eval's writers (labelled); a short table otherwise."""
-    from training import evaluate as ev
+    """pgfa-eval's writers for labelled bags (plus the list of bags); a short table otherwise."""
+    from pgfa_models import eval_report
 
-    files: dict[str, Path] = {}
+    if report.get("labelled", True):
+        files = eval_report.write_outputs(report, json_path, md_path)
+        if "markdown" in files:
+            with open(files["markdown"], "a") as fh:
+                fh.write("\nBags: " + ", ".join(f"`{b}`" for b in report.get("bags", [])) + "\n")
+        return files
+    files = {}
     if json_path:
-        ev.write_json(report, json_path)
+        eval_report.write_json(report, json_path)
         files["json"] = Path(json_path)
     if md_path:
         md = Path(md_path)
         md.parent.mkdir(parents=True, exist_ok=True)
-        if report.get("labelled", True):
-            pngs = {}
-            for r in report["results"]:
-                png = md.with_name(f"{md.stem}_{r['mode']}_confusion.png")
-                ev.write_confusion_png(r, png)
-                pngs[r["mode"]] = png.name
-                files[r["mode"]] = png
-            ev.write_markdown(report, md, pngs)
-            with open(md, "a") as fh:
-                fh.write("\nBags: " + ", ".join(f"`{b}`" for b in report.get("bags", [])) + "\n")
-        else:
-            lines = ["# Bag predictions (no ground truth in the bag)", "",
-                     "Bags: " + ", ".join(f"`{b}`" for b in report["bags"]), "",
-                     "| class | " + " | ".join(r["mode"] for r in report["results"]) + " |",
-                     "|---|" + "---|" * len(report["results"])]
-            for name in report["results"][0]["per_class"]:
-                lines.append(f"| {name} | " + " | ".join(str(r["per_class"][name]["predicted"])
-                                                        for r in report["results"]) + " |")
-            md.write_text("\n".join(lines) + "\n")
+        lines = ["# Bag predictions (no ground truth in the bag)", "",
+                 "Bags: " + ", ".join(f"`{b}`" for b in report["bags"]), "",
+                 "| class | " + " | ".join(r["mode"] for r in report["results"]) + " |",
+                 "|---|" + "---|" * len(report["results"])]
+        for name in report["results"][0]["per_class"]:
+            lines.append(f"| {name} | " + " | ".join(str(r["per_class"][name]["predicted"])
+                                                    for r in report["results"]) + " |")
+        md.write_text("\n".join(lines) + "\n")
         files["markdown"] = md
     return files
