@@ -62,7 +62,12 @@ def write_report(path: Path = OUT) -> str:
     res = _load()
     from run import ALPHA, ALPHAS, RECIPE, RECIPE_2S, jobs  # same folder
 
-    core = {u: [res[f"{u}_s{s}"] for s in (0, 1, 2) if f"{u}_s{s}" in res] for u in SPLITS}
+    def seeds(pattern: str) -> dict[str, list[dict]]:
+        return {u: [res[k] for s in (0, 1, 2) if (k := pattern.format(u=u, s=s)) in res] for u in SPLITS}
+
+    core = seeds("{u}_s{s}")
+    skel = seeds("{u}_skeleton_s{s}")
+    two_skel = seeds("{u}_twostage_skeleton_s{s}")
     two = {u: res.get(f"{u}_twostage_s0") for u in SPLITS}
     L: list[str] = []
     first = next((r for r in res.values() if r.get("eval")), None)
@@ -101,8 +106,8 @@ def write_report(path: Path = OUT) -> str:
         return (f"| {label} | " + " | ".join(_fmt(per_split[u]) for u in ("U1", "U2", "U3"))
                 + f" | {avg} | {_fmt(per_split['U4'])} |")
 
-    def collect(fn) -> dict[str, list[float]]:
-        return {u: [v for v in (fn(r) for r in core[u]) if v is not None] for u in SPLITS}
+    def collect(fn, recs=core) -> dict[str, list[float]]:
+        return {u: [v for v in (fn(r) for r in recs[u]) if v is not None] for u in SPLITS}
 
     def collect2(fn) -> dict[str, list[float]]:
         return {u: ([] if two[u] is None or fn(two[u]) is None else [fn(two[u])]) for u in SPLITS}
@@ -116,6 +121,13 @@ def write_report(path: Path = OUT) -> str:
         "PGFA end-to-end, prototype bank (stream)": collect(lambda r: _acc(r, "bank")),
         "PGFA end-to-end, two-pass best alpha of sweep (oracle)": collect(
             lambda r: max(_sweep(r).values()) if _sweep(r) else None),
+        "PGFA end-to-end, skeleton-focused descriptions, text-only": collect(lambda r: _acc(r, "text"), skel),
+        f"PGFA end-to-end, skeleton-focused descriptions, two-pass alpha {ALPHA}": collect(
+            lambda r: _acc(r, "transductive"), skel),
+        "PGFA end-to-end, skeleton-focused descriptions, prototype bank": collect(lambda r: _acc(r, "bank"), skel),
+        "two-stage, skeleton-focused descriptions, text-only": collect(lambda r: _acc(r, "text"), two_skel),
+        f"two-stage, skeleton-focused descriptions, two-pass alpha {ALPHA}": collect(
+            lambda r: _acc(r, "transductive"), two_skel),
     }
     for label, vals in rows.items():
         L.append(row(label, vals))
@@ -147,6 +159,23 @@ def write_report(path: Path = OUT) -> str:
                  + (f" With two-pass on both: {t_pass:.1f} vs {s_pass:.1f}." if t_pass and s_pass else ""))
     else:
         L.append("- End-to-end vs two-stage: not all of U1-U3 finished for both; no verdict.")
+    k_only = avg3(rows["PGFA end-to-end, skeleton-focused descriptions, text-only"])
+    k_pass = avg3(rows[f"PGFA end-to-end, skeleton-focused descriptions, two-pass alpha {ALPHA}"])
+    n_k = min(len(skel[u]) for u in ("U1", "U2", "U3"))
+    if k_only is not None and k_pass is not None and t_only is not None and t_pass is not None:
+        L.append(f"- Skeleton-focused descriptions (at least {n_k} seed(s) per split) vs complete descriptions: "
+                 f"text-only {k_only:.1f} vs {t_only:.1f} ({k_only - t_only:+.1f}), two-pass {k_pass:.1f} vs "
+                 f"{t_pass:.1f} ({k_pass - t_pass:+.1f}); with them, two-pass vs text-only is "
+                 f"{k_pass - k_only:+.1f}.")
+    ks_only = avg3(rows["two-stage, skeleton-focused descriptions, text-only"])
+    ks_pass = avg3(rows[f"two-stage, skeleton-focused descriptions, two-pass alpha {ALPHA}"])
+    n_ks = min(len(two_skel[u]) for u in ("U1", "U2", "U3"))
+    if k_only is not None and ks_only is not None:
+        verdict = "BEATS" if k_only > ks_only else "does NOT beat"
+        L.append(f"- With skeleton-focused descriptions for both, end-to-end text-only {verdict} the two-stage "
+                 f"baseline text-only: {k_only:.1f} vs {ks_only:.1f} ({k_only - ks_only:+.1f}; baseline {n_ks} seed(s))."
+                 + (f" With two-pass on both: {k_pass:.1f} vs {ks_pass:.1f}; the baseline's two-pass vs its "
+                    f"text-only is {ks_pass - ks_only:+.1f}." if k_pass and ks_pass else ""))
     L += ["", "ANALYSIS_PLACEHOLDER", ""]
 
     # ---------------------------------------------------------------- alpha sweep
@@ -186,7 +215,7 @@ def write_report(path: Path = OUT) -> str:
     # ---------------------------------------------------------------- histograms
     L += ["## Per-class prediction histograms (predicted count / true count per unseen class)", "",
           "A collapse (many clips sent to one class, a class never predicted) shows at once.", ""]
-    show = [f"{u}_s0" for u in SPLITS] + [f"{u}_twostage_s0" for u in SPLITS]
+    show = [f"{u}_{v}s0" for v in ("", "skeleton_", "twostage_", "twostage_skeleton_") for u in SPLITS]
     for name in show:
         r = res.get(name)
         if r is None:

@@ -62,6 +62,26 @@ def jobs() -> list[dict]:
         add(f"{u}_skeleton_s0", f"utd_mhad/{u}", 0, sets=["text.descriptions=skeleton"], group="ablation_desc")
     for u in ("U1", "U2", "U3"):
         add(f"{u}_mpnet_s0", f"utd_mhad/{u}", 0, sets=["text.model=all-mpnet-base-v2"], group="ablation_text")
+    # The skeleton-focused descriptions led the one-seed ablation: the core rows again with them, 3 seeds.
+    add("U4_skeleton_s0", "utd_mhad/U4", 0, sets=["text.descriptions=skeleton"], group="core_skeleton")
+    for s in (1, 2):
+        for u in ("U1", "U2", "U3", "U4"):
+            add(f"{u}_skeleton_s{s}", f"utd_mhad/{u}", s, sets=["text.descriptions=skeleton"],
+                group="core_skeleton")
+    # The two-stage baseline with the same descriptions, so the framework comparison is like for like.
+    for u in ("U1", "U2", "U3", "U4"):
+        add(f"{u}_twostage_skeleton_s0", f"utd_mhad/{u}", 0, RECIPE_2S, sets=["text.descriptions=skeleton"],
+            group="two_stage_skeleton")
+    # Candidate default checkpoint with those descriptions (shipped only if the rows above hold).
+    j.append({"name": "default_all27_skeleton", "split": "utd_mhad/all", "seed": 0, "recipe": RECIPE,
+              "sets": ["text.descriptions=skeleton"], "group": "default", "modes": None})
+    # The two-stage baseline led with them on seed 0: two more seeds, and its all-class model.
+    for s in (1, 2):
+        for u in ("U1", "U2", "U3", "U4"):
+            add(f"{u}_twostage_skeleton_s{s}", f"utd_mhad/{u}", s, RECIPE_2S, sets=["text.descriptions=skeleton"],
+                group="two_stage_skeleton")
+    j.append({"name": "default_all27_twostage_skeleton", "split": "utd_mhad/all", "seed": 0, "recipe": RECIPE_2S,
+              "sets": ["text.descriptions=skeleton"], "group": "default", "modes": None})
     return j
 
 
