@@ -224,6 +224,11 @@ class PrototypeBank:
 
     ``pseudo_label_source``: ``'text'`` (paper: pseudo-labels and entropies from the text
     features) or ``'prototype'`` (self-training: from the current prototypes).
+
+    ``max_age`` (None = never): members are kept only among the last ``max_age`` samples
+    considered for storage (those that passed the entropy gate, of any class). Without it the
+    most confident samples stay forever; with it the bank follows a scene that changes (another
+    person, another camera pose), at the cost of noisier prototypes.
     """
 
     def __init__(
@@ -234,6 +239,7 @@ class PrototypeBank:
         min_support: int = 3,
         max_entropy: float | None = None,
         pseudo_label_source: str = "text",
+        max_age: int | None = None,
     ):
         if int(capacity) != capacity or capacity < 1:
             raise ValueError(f"capacity must be an integer >= 1, got {capacity!r}")
@@ -245,10 +251,13 @@ class PrototypeBank:
                 raise ValueError(f"max_entropy must be None or in [0, 1] (normalised entropy), got {max_entropy!r}")
         if pseudo_label_source not in _SOURCES:
             raise ValueError(f"pseudo_label_source must be one of {_SOURCES}, got {pseudo_label_source!r}")
+        if max_age is not None and (int(max_age) != max_age or max_age < 1):
+            raise ValueError(f"max_age must be None or an integer >= 1, got {max_age!r}")
         self.capacity = int(capacity)
         self.min_support = int(min_support)
         self.max_entropy = max_entropy
         self.pseudo_label_source = pseudo_label_source
+        self.max_age = None if max_age is None else int(max_age)
         self._seq = 0
         w, names = self._check_classes(text_features, class_names)
         self._install(w, names, keep=None)
@@ -386,7 +395,24 @@ class PrototypeBank:
             if self.max_entropy is not None and h > self.max_entropy:
                 continue
             acc[i] = self._insert(k, vn[i], h)
+            self._expire()
         return BankResult(labels=labels, scores=scores, pseudo_labels=pl, entropy=he, accepted=acc)
+
+    def _expire(self) -> None:
+        """Drop members that are not among the last ``max_age`` candidates (storage order kept)."""
+        if self.max_age is None:
+            return
+        oldest = self._seq - self.max_age
+        for k in np.flatnonzero(self._count):
+            c = self._count[k]
+            keep = np.flatnonzero(self._seqs[k, :c] >= oldest)
+            if len(keep) == c:
+                continue
+            m = len(keep)
+            for a in (self._feats, self._ent, self._seqs):
+                a[k, :m] = a[k, keep]
+            self._count[k] = m
+            self._refresh(k)
 
     def _insert(self, k: int, vn: np.ndarray, h: float) -> bool:
         seq = self._seq
@@ -412,8 +438,9 @@ class PrototypeBank:
         """Exact equality of configuration, classes and memories."""
         if (
             self.class_names != other.class_names
-            or (self.capacity, self.min_support, self.max_entropy, self.pseudo_label_source, self._seq)
-            != (other.capacity, other.min_support, other.max_entropy, other.pseudo_label_source, other._seq)
+            or (self.capacity, self.min_support, self.max_entropy, self.pseudo_label_source, self.max_age, self._seq)
+            != (other.capacity, other.min_support, other.max_entropy, other.pseudo_label_source, other.max_age,
+                other._seq)
             or not np.array_equal(self._text, other._text)
             or not np.array_equal(self._count, other._count)
         ):
@@ -437,6 +464,7 @@ class PrototypeBank:
             min_support=np.array(self.min_support, np.int64),
             max_entropy=np.array(np.nan if self.max_entropy is None else self.max_entropy, np.float64),
             pseudo_label_source=np.array(self.pseudo_label_source, dtype=np.str_),
+            max_age=np.array(-1 if self.max_age is None else self.max_age, np.int64),
             seq=np.array(self._seq, np.int64),
             counts=self._count,
             feats=self._feats,
@@ -506,6 +534,7 @@ class PrototypeBank:
                 min_support=int(need("min_support")),
                 max_entropy=None if math.isnan(max_e) else max_e,
                 pseudo_label_source=str(need("pseudo_label_source")),
+                max_age=None if int(data.get("max_age", -1)) < 0 else int(data["max_age"]),  # absent: older file
             )
         except ValueError as exc:
             raise BankFormatError(f"{path}: invalid bank settings: {exc}") from None

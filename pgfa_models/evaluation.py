@@ -66,7 +66,8 @@ def predict_mode(mode: str, features: np.ndarray, text_features: np.ndarray, cla
         res = bank.update(features)
         return ModePrediction(mode, np.asarray(res.labels, np.int64), {
             "bank": {"capacity": bank.capacity, "min_support": bank.min_support,
-                     "max_entropy": bank.max_entropy, "pseudo_label_source": bank.pseudo_label_source},
+                     "max_entropy": bank.max_entropy, "pseudo_label_source": bank.pseudo_label_source,
+                     "max_age": bank.max_age},
             "accepted": int(np.asarray(res.accepted).sum())})
     raise ValueError(f"unknown mode {mode!r}; known: {list(PREDICTION_MODES)}")
 

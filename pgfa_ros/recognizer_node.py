@@ -87,6 +87,7 @@ _PARAMS: dict[str, tuple[object, str, bool]] = {
     "load_bank": (False, "load bank_path at configure when it exists", False),
     "bank_capacity": (64, "prototype bank memory per class", False),
     "bank_min_support": (3, "members before a class prototype replaces its text feature", False),
+    "bank_max_age": (0, "forget bank members after this many later stored-candidate windows (0 = never)", False),
     "backend": ("auto", "inference backend: eager | auto | onnxruntime | compiled | tensorrt (falls back to eager)", False),
     "device": ("cpu", "inference device: cpu | cuda", False),
     "num_threads": (1, "intra-op threads for inference (0 = library default)", False),
@@ -265,7 +266,8 @@ class RecognizerNode(LifecycleNode):
                 self._p("checkpoint") or DEFAULT_CHECKPOINT, labels=labels, descriptions=desc or None, mode=self._p("mode"),
                 top_k=int(self._p("top_k")), text_cache_dir=cache, num_threads=int(self._p("num_threads")) or None,
                 bank_options=dict(capacity=int(self._p("bank_capacity")),
-                                  min_support=int(self._p("bank_min_support"))),
+                                  min_support=int(self._p("bank_min_support")),
+                                  max_age=int(self._p("bank_max_age")) or None),
                 backend=self._p("backend"), device=self._p("device"))
             if rec.backend_error:
                 self.get_logger().warning(f"backend {self._p('backend')!r} unavailable ({rec.backend_error}); "

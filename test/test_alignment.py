@@ -235,6 +235,47 @@ def test_bank_max_entropy_filter():
     assert bank.counts().tolist() == [1, 0]
 
 
+def test_bank_max_age_forgets_old_members_and_follows_drift():
+    # Class a's stored members come from an "old scene" (x-heavy) and then a "new scene"
+    # (y-heavy, still pseudo-labelled a). Without max_age the confident old members stay forever.
+    w = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    old = np.tile([1.0, 0.05, 0.0], (5, 1))
+    new = np.tile([1.0, 0.9, 0.0], (5, 1))
+    keep = PrototypeBank(w, ["a", "b"], capacity=5, min_support=1)
+    keep.update(np.vstack([old, new]))
+    assert np.allclose(keep.memory(0), old / np.linalg.norm(old[0]))  # the new scene never gets in
+    forget = PrototypeBank(w, ["a", "b"], capacity=5, min_support=1, max_age=4)
+    forget.update(np.vstack([old, new]))
+    mem = forget.memory(0)
+    assert forget.counts().tolist() == [4, 0] and mem.shape == (4, 3)  # the last max_age candidates
+    assert np.allclose(mem, new[0] / np.linalg.norm(new[0]))
+    assert forget.prototypes()[0] == pytest.approx(new[0] / np.linalg.norm(new[0]))
+    # members expire before the next sample is classified; storage order is kept
+    ages = PrototypeBank(w, ["a", "b"], capacity=8, min_support=1, max_age=3)
+    seq = np.array([[1.0, 0.1 * i, 0.0] for i in range(6)])
+    ages.update(seq)
+    assert ages.counts().tolist() == [3, 0]
+    np.testing.assert_allclose(ages.memory(0), seq[3:] / np.linalg.norm(seq[3:], axis=1, keepdims=True))
+
+
+def test_bank_max_age_persists_and_validates(tmp_path):
+    a = _bank(capacity=6, max_age=40)
+    a.update(_stream(200))
+    b = PrototypeBank.load(a.save(tmp_path / "bank.npz"), expected_dim=8)
+    assert b.max_age == 40 and a.state_equal(b)
+    x = _stream(50, seed=3)
+    np.testing.assert_array_equal(a.update(x).labels, b.update(x).labels)
+    assert a.state_equal(b) and not a.state_equal(_bank(capacity=6))
+    # a file written before max_age existed loads as "never forget"
+    with np.load(tmp_path / "bank.npz") as z:
+        arrays = {k: z[k] for k in z.files if k != "max_age"}
+    np.savez(tmp_path / "old.npz", **arrays)
+    assert PrototypeBank.load(tmp_path / "old.npz").max_age is None
+    for bad in (0, -1, 2.5):
+        with pytest.raises(ValueError, match="max_age"):
+            _bank(max_age=bad)
+
+
 def test_bank_deterministic_and_batching_independent():
     x = _stream(500)
     a, b, c = _bank(), _bank(), _bank()

@@ -254,7 +254,8 @@ def test_lifecycle_and_parameter_validation_in_process(tmp_path):
     try:
         node = RecognizerNode(context=ctx, parameter_overrides=[
             Parameter("checkpoint", value=str(ckpt)), Parameter("layout", value="kinect_v1_20"),
-            Parameter("backend", value="eager"), Parameter("skeleton_topic", value="/pgfa_test/unused")])
+            Parameter("backend", value="eager"), Parameter("skeleton_topic", value="/pgfa_test/unused"),
+            Parameter("bank_max_age", value=7)])
         bad = [Parameter("mode", value="nonsense"), Parameter("window_frames", value=1),
                Parameter("labels", value=["a", "a"]), Parameter("alert_threshold", value=1.5),
                Parameter("body_timeout", value=-1.0)]
@@ -267,6 +268,7 @@ def test_lifecycle_and_parameter_validation_in_process(tmp_path):
         assert node._windows.config.window_frames == 20
         assert node.set_parameters([Parameter("mode", value="prototype_bank")])[0].successful
         assert node._recognizer.mode == "prototype_bank"
+        assert node._recognizer.bank.max_age == 7
         assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
         assert node.diagnostics_snapshot()["state"] == "inactive"
         assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
