@@ -13,8 +13,6 @@ from pgfa_models.preprocess import PreprocessConfig
 from . import descriptions as catalog
 from .datasets import ClipSet, load_dataset
 
-MODES = evaluation.MODES
-
 
 def evaluate(checkpoint: str | Path, split_name: str, modes: Sequence[str] = ("text", "transductive"),
              alpha: float = 0.9, alphas: Sequence[float] = (), data_root: str | None = None,

@@ -31,10 +31,11 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from pgfa_models.evaluation import MODES
+
 from .clips import BagClips
 from .convention import BagError
 
-MODES = ("text", "transductive", "bank", "two_stage")
 DEFAULT_ALPHA = 0.9  # paper, setting I (NTU-60)
 
 
