@@ -56,11 +56,11 @@ def build_label_set(labels_arg: str | None, checkpoint_labels: list[str]) -> tup
     or comma-separated class names (added to the checkpoint's classes). An empty description
     means "the checkpoint's training description, else the name itself".
     """
-    import yaml
+    from pgfa_models.config import read_yaml
 
     include, extra = True, []
     if labels_arg is None or Path(labels_arg).is_file():
-        data = yaml.safe_load(Path(labels_arg or DEFAULT_LABELS).read_text()) or {}
+        data = read_yaml(labels_arg or DEFAULT_LABELS, ValueError, "label file") or {}
         if not isinstance(data, dict):
             raise ValueError(f"{labels_arg}: expected a mapping with 'labels'")
         include = bool(data.get("include_checkpoint_labels", True))
@@ -172,10 +172,6 @@ class Recording:
     t0: float | None = None  # stamp (s) of the first image
 
 
-def _stamp_ns(stamp) -> int:
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
-
-
 def make_monitor(context, rec: Recording, on_result, keep_every: int, out_width: int):
     """A node that records images / landmarks and reports results (created on ``context``)."""
     from rclpy.node import Node
@@ -185,13 +181,14 @@ def make_monitor(context, rec: Recording, on_result, keep_every: int, out_width:
     from visualization_msgs.msg import MarkerArray
 
     from .pose import image_msg_to_ndarray, resize_max_width
+    from .skeleton_msgs import stamp_ns
 
     node = Node("demo_monitor", context=context)
     reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE)
 
     def on_image(msg):
         rec.images += 1
-        t = _stamp_ns(msg.header.stamp)
+        t = stamp_ns(msg.header.stamp)
         if rec.t0 is None:
             rec.t0 = t * 1e-9
         if (rec.images - 1) % keep_every:
@@ -215,7 +212,7 @@ def make_monitor(context, rec: Recording, on_result, keep_every: int, out_width:
             if m.id // 100 == 0 and j < 33:
                 p = m.pose.position
                 pts[j] = (p.x, p.y, p.z, m.color.a)
-        rec.points[_stamp_ns(msg.markers[0].header.stamp)] = pts
+        rec.points[stamp_ns(msg.markers[0].header.stamp)] = pts
 
     def on_skeleton(_msg):
         rec.skeleton_msgs += 1

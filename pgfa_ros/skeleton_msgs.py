@@ -30,6 +30,7 @@ __all__ = [
     "JOINT_ID_STRIDE",
     "ParsedSkeletons",
     "stamp_to_sec",
+    "stamp_ns",
     "sec_to_stamp",
     "marker_array_to_bodies",
     "marker_array_bytes_to_bodies",
@@ -43,6 +44,11 @@ JOINT_ID_STRIDE = 100
 def stamp_to_sec(stamp) -> float:
     """builtin_interfaces/Time -> float seconds."""
     return float(stamp.sec) + float(stamp.nanosec) * 1e-9
+
+
+def stamp_ns(stamp) -> int:
+    """builtin_interfaces/Time -> integer nanoseconds (exact, for keys and bag timestamps)."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
 def sec_to_stamp(t: float):

@@ -15,12 +15,13 @@ import argparse
 import datetime as _dt
 import json
 import os
-import platform
 import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from pgfa_models.sysinfo import machine_info
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -112,15 +113,6 @@ def _run(cmd: list[str], log: Path) -> tuple[int, float]:
     return rc, time.time() - t0
 
 
-def machine() -> dict:
-    try:
-        cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "")
-    except OSError:
-        cpu = platform.processor()
-    return {"host": platform.node(), "cpu": cpu, "cpus": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version()}
-
-
 def run_job(job: dict, train_only: bool = False, eval_only: bool = False) -> dict | None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     res_path = RESULTS / f"{job['name']}.json"
@@ -132,7 +124,7 @@ def run_job(job: dict, train_only: bool = False, eval_only: bool = False) -> dic
     tcmd = train_cmd(job)
     rec: dict = {"job": job["name"], "group": job["group"], "split": job["split"], "seed": job["seed"],
                  "recipe": job["recipe"], "sets": job["sets"], "train_command": " ".join(map(shlex.quote, tcmd)),
-                 "machine": machine()}
+                 "machine": machine_info()}
     if not (out / "model.safetensors").is_file():
         if eval_only:
             return None

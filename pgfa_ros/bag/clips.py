@@ -24,7 +24,8 @@ from .convention import (
     LABEL_TOPIC, MARKER_ARRAY, META_TOPIC, NS_PER_S, SKELETON_TOPIC, STRING, BagError, BagMeta, ClipLabel,
 )
 from ..marker_cdr import decode_marker_array
-from .io import describe_topics, list_topics, open_reader, read_messages, stamp_ns, typestore
+from ..skeleton_msgs import stamp_ns
+from .io import describe_topics, list_topics, open_reader, read_messages, typestore
 
 
 @dataclass

@@ -266,9 +266,5 @@ def read_messages(reader, topics: Sequence[str], decode: bool = True) -> Iterato
                        f"storage holds ({detail})")
 
 
-def stamp_ns(stamp) -> int:
-    return int(stamp.sec) * NS_PER_S + int(stamp.nanosec)
-
-
 def iter_bag_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
     return [Path(p) for p in paths]
