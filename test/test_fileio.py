@@ -1,0 +1,86 @@
+"""pgfa_models.fileio: atomic writes leave the old file or the new one, never a torn one, and
+never a stray temporary; sha256_file matches hashlib on files bigger than one chunk."""
+import hashlib
+import os
+
+import pytest
+
+from pgfa_models import fileio
+
+
+def _siblings(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_write_bytes_and_text_replace_content(tmp_path):
+    p = tmp_path / "a.bin"
+    assert fileio.atomic_write_bytes(p, b"one") == p
+    fileio.atomic_write_bytes(p, b"two!")
+    assert p.read_bytes() == b"two!"
+    t = tmp_path / "b.txt"
+    fileio.atomic_write_text(str(t), "héllo\n")
+    assert t.read_bytes() == "héllo\n".encode()
+    assert _siblings(tmp_path) == ["a.bin", "b.txt"]
+
+
+def test_failed_write_keeps_old_file_and_removes_temp(tmp_path, monkeypatch):
+    p = tmp_path / "keep.txt"
+    p.write_text("old")
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(fileio.os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        fileio.atomic_write_text(p, "new")
+    assert p.read_text() == "old"
+    assert _siblings(tmp_path) == ["keep.txt"]
+
+
+def test_temp_is_in_the_target_directory_and_fsynced(tmp_path, monkeypatch):
+    seen = {}
+    real_replace, real_fsync = os.replace, os.fsync
+    synced = []
+    monkeypatch.setattr(fileio.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+
+    def spy(src, dst):
+        seen["src"] = os.path.dirname(os.fspath(src))
+        assert synced, "data must be fsync'ed before the rename"
+        real_replace(src, dst)
+
+    monkeypatch.setattr(fileio.os, "replace", spy)
+    sub = tmp_path / "d"
+    sub.mkdir()
+    fileio.atomic_write_bytes(sub / "x", b"1")
+    assert os.path.samefile(seen["src"], sub)
+
+
+def test_non_bytes_is_an_error_and_leaves_nothing(tmp_path):
+    with pytest.raises(TypeError):
+        fileio.atomic_write_bytes(tmp_path / "x", "not bytes")  # type: ignore[arg-type]
+    assert _siblings(tmp_path) == []
+
+
+def test_atomic_output_for_path_writers(tmp_path):
+    p = tmp_path / "m.npz"
+    with fileio.atomic_output(p, suffix=".npz") as tmp:
+        assert tmp.parent == tmp_path and tmp.name.endswith(".npz")
+        tmp.write_bytes(b"data")
+    assert p.read_bytes() == b"data"
+    with pytest.raises(RuntimeError):
+        with fileio.atomic_output(p) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("writer failed")
+    assert p.read_bytes() == b"data"
+    assert _siblings(tmp_path) == ["m.npz"]
+
+
+def test_sha256_file_multi_chunk(tmp_path):
+    data = os.urandom(3 * 1024 + 17)
+    p = tmp_path / "f"
+    p.write_bytes(data)
+    assert fileio.sha256_file(p, chunk=1024) == hashlib.sha256(data).hexdigest()
+    assert fileio.sha256_file(str(p)) == hashlib.sha256(data).hexdigest()
+    empty = tmp_path / "e"
+    empty.write_bytes(b"")
+    assert fileio.sha256_file(empty) == hashlib.sha256(b"").hexdigest()
