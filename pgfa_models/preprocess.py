@@ -1,8 +1,9 @@
 """THE preprocessing function shared by training, evaluation and the live nodes (SPEC §3).
 
 layout mapping + axis/unit conversion -> mark missing joints -> drop empty frames -> repair
-short gaps by linear interpolation in time -> translate to the spine base -> optional
-view/scale normalisation -> linear resampling to ``target_frames``.
+short gaps by linear interpolation in time -> optional common joint set -> translate to the
+spine base -> optional view/scale normalisation -> optional lower-body replacement -> linear
+resampling to ``target_frames`` (over the clip, or over a fixed ``window_seconds``).
 
 Using one function everywhere is what keeps live input distributed like training input.
 Bad numbers never raise: a body that cannot be repaired comes back with ``clip=None`` and a
@@ -16,7 +17,14 @@ import numpy as np
 
 from .layouts import Layout, get_layout, map_to_ntu
 
-SPINE_BASE, SPINE_SHOULDER, HIP_LEFT, HIP_RIGHT = 0, 20, 12, 16
+SPINE_BASE, SPINE_MID, NECK, HEAD, SPINE_SHOULDER, HIP_LEFT, HIP_RIGHT = 0, 1, 2, 3, 20, 12, 16
+SHOULDER_LEFT, ELBOW_LEFT, WRIST_LEFT, HAND_LEFT = 4, 5, 6, 7
+SHOULDER_RIGHT, ELBOW_RIGHT, WRIST_RIGHT, HAND_RIGHT = 8, 9, 10, 11
+LEG_JOINTS = (13, 14, 15, 17, 18, 19)  # knees, ankles, feet (hips stay: they carry the body)
+
+JOINT_SETS = ("sensor", "common")
+SCALE_REFERENCES = ("spine", "arms")
+LOWER_BODY = ("keep", "canonical")
 
 REASONS = (
     "empty",                    # no frames / no bodies
@@ -46,6 +54,29 @@ class PreprocessConfig:
     zero_is_missing: bool = True
     view_normalize: bool = False
     scale_normalize: bool = False
+    # Sensor invariance (issue 10). Defaults keep older checkpoints' behaviour.
+    joint_set: str = "sensor"          # "common": joints placed differently by each sensor
+                                       # (spine base/mid/shoulder, neck, hand tips, thumbs) are
+                                       # derived by one rule from joints every sensor has
+    scale_reference: str = "spine"     # "arms": shoulder width + upper arm + forearm, which
+                                       # measured the same on Kinect v1 and Azure (0.80-0.81 m)
+    window_seconds: float = 0.0        # > 0: the clip spans exactly this long (edges held),
+                                       # so every source and frame rate moves at the same speed
+    source_rate_hz: float = 30.0       # frame rate assumed when no timestamps are given
+    lower_body: str = "keep"           # "canonical": knees/ankles/feet replaced by a fixed
+                                       # standing leg hung from the hips (legs out of view)
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("joint_set", JOINT_SETS), ("scale_reference", SCALE_REFERENCES),
+                              ("lower_body", LOWER_BODY)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"preprocess.{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if not (self.window_seconds >= 0 and np.isfinite(self.window_seconds)):
+            raise ValueError(f"preprocess.window_seconds must be >= 0, got {self.window_seconds!r}")
+        if not (self.source_rate_hz > 0 and np.isfinite(self.source_rate_hz)):
+            raise ValueError(f"preprocess.source_rate_hz must be > 0, got {self.source_rate_hz!r}")
+        if int(self.target_frames) < 2:
+            raise ValueError(f"preprocess.target_frames must be >= 2, got {self.target_frames!r}")
 
 
 @dataclass
@@ -153,7 +184,7 @@ def _repair(joints, layout: Layout, cfg: PreprocessConfig, timestamps) -> _Repai
     if x.shape[1:] != (layout.num_joints, 3):
         return "bad_shape"
     if timestamps is None:
-        t = np.arange(len(x), dtype=np.float64)
+        t = np.arange(len(x), dtype=np.float64) / float(cfg.source_rate_hz)
     else:
         try:
             t = np.asarray(timestamps, dtype=np.float64).reshape(-1)
@@ -184,7 +215,60 @@ def _repair(joints, layout: Layout, cfg: PreprocessConfig, timestamps) -> _Repai
     filled, repaired = _fill_gaps(ntu, valid, t, frame, cfg.max_gap_frames)
     if filled is None:
         return "too_many_missing_joints"
+    if cfg.joint_set == "common":
+        filled = common_joints(filled)
     return _Repaired(filled, t, repaired)
+
+
+def common_joints(x: np.ndarray) -> np.ndarray:
+    """Re-derive the joints each sensor places its own way from joints all sensors share.
+
+    Measured on the shared data: Kinect v1's hip centre sits 7 cm above the hip midpoint, Azure's
+    pelvis on it; Kinect v1's shoulder centre is 11 cm above the shoulder midpoint, Azure's
+    spine_chest 14 cm below it; Kinect v1 has no hand tips or thumbs. Left as they are, these
+    offsets are a sensor signature the model can learn instead of the motion.
+    """
+    x = x.copy()
+    x[..., SPINE_BASE, :] = 0.5 * (x[..., HIP_LEFT, :] + x[..., HIP_RIGHT, :])
+    x[..., SPINE_SHOULDER, :] = 0.5 * (x[..., SHOULDER_LEFT, :] + x[..., SHOULDER_RIGHT, :])
+    x[..., SPINE_MID, :] = 0.5 * (x[..., SPINE_BASE, :] + x[..., SPINE_SHOULDER, :])
+    x[..., NECK, :] = 0.5 * (x[..., SPINE_SHOULDER, :] + x[..., HEAD, :])
+    x[..., 21, :] = x[..., 22, :] = x[..., HAND_LEFT, :]
+    x[..., 23, :] = x[..., 24, :] = x[..., HAND_RIGHT, :]
+    return x
+
+
+def _span(x: np.ndarray, a: int, b: int) -> np.ndarray:
+    return np.linalg.norm(x[:, a] - x[:, b], axis=-1)
+
+
+def body_scale(x: np.ndarray, reference: str) -> float:
+    """Length that scale normalisation divides by (median over frames, robust to glitches)."""
+    if reference == "arms":
+        length = (_span(x, SHOULDER_LEFT, SHOULDER_RIGHT)
+                  + 0.5 * (_span(x, SHOULDER_LEFT, ELBOW_LEFT) + _span(x, SHOULDER_RIGHT, ELBOW_RIGHT))
+                  + 0.5 * (_span(x, ELBOW_LEFT, WRIST_LEFT) + _span(x, ELBOW_RIGHT, WRIST_RIGHT)))
+        return float(np.median(length))
+    return float(_span(x, SPINE_SHOULDER, SPINE_BASE).mean())
+
+
+# A standing leg in body units (fraction of the "arms" span, ~0.8 m on an adult): knee,
+# ankle and foot below each hip, the foot pointing forward (-z faces the sensor).
+_CANONICAL_LEG = np.array([[0.0, -0.55, 0.0], [0.0, -1.05, 0.0], [0.0, -1.12, -0.12]])
+
+
+def canonical_lower_body(x: np.ndarray, unit: float) -> np.ndarray:
+    """Knees, ankles and feet hung below the hips as a fixed standing leg (``unit`` = body span).
+
+    The hips keep their real motion, so a fall or a sit still moves the body; what is lost is
+    only the leg shape, which close-range sensors infer badly.
+    """
+    x = x.copy()
+    leg = _CANONICAL_LEG * unit
+    for hip, joints in ((HIP_LEFT, (13, 14, 15)), (HIP_RIGHT, (17, 18, 19))):
+        for j, off in zip(joints, leg):
+            x[..., j, :] = x[..., hip, :] + off
+    return x
 
 
 def _view_rotation(x0: np.ndarray) -> np.ndarray:
@@ -205,17 +289,35 @@ def _finish(bodies: list[_Repaired], cfg: PreprocessConfig) -> list[np.ndarray]:
     rot = _view_rotation(first.x[0] - origin) if cfg.view_normalize else None
     scale = 1.0
     if cfg.scale_normalize:
-        length = np.linalg.norm(first.x[:, SPINE_SHOULDER] - first.x[:, SPINE_BASE], axis=-1).mean()
+        length = body_scale(first.x, cfg.scale_reference)
         scale = 1.0 / length if length > 1e-6 else 1.0
-    grid = np.linspace(first.t[0], first.t[-1], cfg.target_frames)
+    grid = _time_grid(first.t, cfg)
     out = []
     for b in bodies:
         y = b.x - origin
         if rot is not None:
             y = y @ rot.T
-        y = _interp_at(y * scale, b.t, grid)
+        y = y * scale
+        if cfg.lower_body == "canonical":
+            unit = scale * body_scale(b.x, "arms") if cfg.scale_normalize else body_scale(b.x, "arms")
+            y = canonical_lower_body(y, unit)
+        y = _interp_at(y, b.t, grid)
         out.append(np.ascontiguousarray(y.transpose(2, 0, 1), dtype=np.float32))
     return out
+
+
+def _time_grid(t: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
+    """``target_frames`` times over the clip, or over ``window_seconds`` centred on it.
+
+    A fixed span keeps motion speed independent of clip length and frame rate; a shorter clip
+    is padded by holding its first and last pose (the interpolation clamps at the ends), a
+    longer one keeps its centre.
+    """
+    if cfg.window_seconds <= 0:
+        return np.linspace(t[0], t[-1], cfg.target_frames)
+    mid = 0.5 * (t[0] + t[-1])
+    half = 0.5 * cfg.window_seconds
+    return np.linspace(mid - half, mid + half, cfg.target_frames)
 
 
 def preprocess_body(joints, layout: str | Layout, cfg: PreprocessConfig | None = None,

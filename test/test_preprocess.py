@@ -182,3 +182,96 @@ def test_speed_90_frame_window(utd_dir):
     per_call = (time.perf_counter() - t0) / 50
     assert r.reason is None and r.repaired_joints == 5
     assert per_call < 5e-3, f"{per_call * 1e3:.2f} ms"
+
+
+# ----------------------------------------------------------------------------- sensor invariance
+def _standing(n=20):
+    """A crude standing NTU body (metres, y up) swaying along x over n frames."""
+    x = np.zeros((n, 25, 3))
+    base = {0: (0, 1.0, 3), 1: (0, 1.25, 3), 2: (0, 1.55, 3), 3: (0, 1.7, 3), 20: (0, 1.45, 3),
+            4: (-0.16, 1.45, 3), 5: (-0.2, 1.2, 3), 6: (-0.22, 0.97, 3), 7: (-0.23, 0.9, 3),
+            8: (0.16, 1.45, 3), 9: (0.2, 1.2, 3), 10: (0.22, 0.97, 3), 11: (0.23, 0.9, 3),
+            12: (-0.08, 0.95, 3), 13: (-0.09, 0.5, 3), 14: (-0.09, 0.08, 3), 15: (-0.09, 0.02, 2.9),
+            16: (0.08, 0.95, 3), 17: (0.09, 0.5, 3), 18: (0.09, 0.08, 3), 19: (0.09, 0.02, 2.9),
+            21: (-0.24, 0.85, 3), 22: (-0.2, 0.9, 3), 23: (0.24, 0.85, 3), 24: (0.2, 0.9, 3)}
+    for j, p in base.items():
+        x[:, j] = p
+    x[..., 0] += np.linspace(0, 0.2, n)[:, None]
+    return x
+
+
+def test_common_joint_set_derives_sensor_specific_joints_one_way():
+    x = _standing()
+    moved = x.copy()  # another sensor: hip centre higher, shoulder centre lower, no hand tips
+    moved[:, 0, 1] += 0.07
+    moved[:, 20, 1] -= 0.14
+    moved[:, 21:25] = 0.0 + moved[:, [7, 7, 11, 11]]
+    cfg = PreprocessConfig(joint_set="common", zero_is_missing=False)
+    a = preprocess_body(x, "ntu_25", cfg).clip
+    b = preprocess_body(moved, "ntu_25", cfg).clip
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    # without it the two sensors differ
+    raw = PreprocessConfig(zero_is_missing=False)
+    assert np.abs(preprocess_body(x, "ntu_25", raw).clip - preprocess_body(moved, "ntu_25", raw).clip).max() > 0.05
+    # the derived joints follow the rule
+    c = a.transpose(1, 2, 0)
+    np.testing.assert_allclose(c[:, 0], 0.5 * (c[:, 12] + c[:, 16]), atol=1e-6)
+    np.testing.assert_allclose(c[:, 20], 0.5 * (c[:, 4] + c[:, 8]), atol=1e-6)
+    np.testing.assert_allclose(c[:, 21], c[:, 7], atol=1e-6)
+
+
+def test_arms_scale_reference_ignores_the_legs_and_spine():
+    x = _standing()
+    y = x.copy()
+    y[:, [13, 14, 15, 17, 18, 19], 1] += 0.3   # short inferred legs (close range)
+    y[:, 20, 1] -= 0.14                       # a different spine-shoulder placement
+    cfg = PreprocessConfig(scale_normalize=True, scale_reference="arms", zero_is_missing=False)
+    a, b = preprocess_body(x, "ntu_25", cfg).clip, preprocess_body(y, "ntu_25", cfg).clip
+    upper = [3, 4, 5, 6, 7, 8, 9, 10, 11]
+    np.testing.assert_allclose(a[:, :, upper], b[:, :, upper], atol=1e-6)
+    spine = PreprocessConfig(scale_normalize=True, zero_is_missing=False)
+    sa, sb = preprocess_body(x, "ntu_25", spine).clip, preprocess_body(y, "ntu_25", spine).clip
+    assert np.abs(sa[:, :, upper] - sb[:, :, upper]).max() > 0.05
+    # a doubled body gives the same clip
+    np.testing.assert_allclose(preprocess_body(2 * x, "ntu_25", cfg).clip, a, atol=1e-5)
+
+
+def test_window_seconds_gives_the_same_speed_at_any_frame_rate():
+    """The same 1 s motion recorded at 15, 30 and 120 Hz, in a 2 s window -> the same clip."""
+    cfg = PreprocessConfig(window_seconds=2.0)
+    clips = []
+    for hz in (15, 30, 120):
+        t = np.arange(int(hz) + 1) / hz
+        clips.append(preprocess_body(linear_body(t), "ntu_25", cfg, timestamps=t).clip)
+    for c in clips[1:]:
+        np.testing.assert_allclose(c, clips[0], atol=1e-9)
+    # the 1 s motion fills the middle half; the edges hold the first / last pose
+    c = clips[0]
+    np.testing.assert_allclose(c[:, 0], c[:, 10], atol=1e-9)
+    np.testing.assert_allclose(c[:, -1], c[:, -10], atol=1e-9)
+    assert np.abs(c[:, 24] - c[:, 12]).max() > 0.1
+    # without timestamps, source_rate_hz says how long a frame is
+    a = preprocess_body(linear_body(np.arange(16) / 15), "ntu_25",
+                        PreprocessConfig(window_seconds=2.0, source_rate_hz=15.0)).clip
+    np.testing.assert_allclose(a, clips[0], atol=1e-9)
+
+
+def test_canonical_lower_body_keeps_hip_motion_and_drops_leg_shape():
+    x = _standing()
+    x[:, [12, 16], 1] -= np.linspace(0, 0.5, len(x))[:, None]  # hips drop (a fall / a sit)
+    bent = x.copy()
+    bent[:, [13, 17], 2] -= 0.3  # knees bent toward the sensor
+    cfg = PreprocessConfig(lower_body="canonical", scale_normalize=True, scale_reference="arms",
+                           zero_is_missing=False)
+    a, b = preprocess_body(x, "ntu_25", cfg).clip, preprocess_body(bent, "ntu_25", cfg).clip
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    knee_y = a[1, :, 13]
+    assert knee_y[-1] < knee_y[0] - 0.3  # the legs follow the dropping hips
+
+
+@pytest.mark.parametrize("bad", [{"joint_set": "kinect"}, {"scale_reference": "legs"},
+                                 {"lower_body": "none"}, {"window_seconds": -1.0},
+                                 {"source_rate_hz": 0.0}, {"target_frames": 1}])
+def test_invalid_invariance_options_are_refused(bad):
+    with pytest.raises(ValueError):
+        PreprocessConfig(**bad)
