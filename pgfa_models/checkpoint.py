@@ -18,6 +18,7 @@ from typing import Any, Optional, Union
 import torch
 
 from .config import ConfigError, from_dict, to_dict
+from .fileio import atomic_output
 from .model import EncoderConfig, SkeletonTextModel
 
 FORMAT_NAME = "pgfa_ros.checkpoint"
@@ -77,15 +78,8 @@ def save_checkpoint(path: PathLike, model: SkeletonTextModel, meta: CheckpointMe
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     header = {"format": FORMAT_NAME, "pgfa_meta": _meta_json(meta)}
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_output(path) as tmp:
         save_file(tensors, str(tmp), metadata=header)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

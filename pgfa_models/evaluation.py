@@ -25,7 +25,8 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 import numpy as np
 import torch
 
-from .alignment import PrototypeBank, transductive_predict
+from .alignment import transductive_predict
+from .bank import PrototypeBank
 
 PREDICTION_MODES = ("text", "transductive", "bank")
 MODES = PREDICTION_MODES + ("two_stage",)

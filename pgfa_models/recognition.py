@@ -9,7 +9,7 @@
 
 Scores are probabilities: softmax over the classes of ``cosine / tau`` with the model's learnt
 temperature tau (eq. 3), against the text features (``text`` mode) or against the current
-prototypes of a streaming :class:`~pgfa_models.alignment.PrototypeBank` (``prototype_bank`` mode,
+prototypes of a streaming :class:`~pgfa_models.bank.PrototypeBank` (``prototype_bank`` mode,
 which also feeds the bank with every classified window). Raw cosines are returned too.
 
 The forward pass sits behind :func:`make_feature_fn` so an inference backend from
@@ -24,6 +24,9 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
+
+from .alignment import l2_normalise
+from .fileio import sha256_file
 
 __all__ = ["MODES", "Prediction", "LabelSet", "Recognizer", "make_feature_fn", "make_runtime_feature_fn", "load_recognizer"]
 
@@ -117,7 +120,7 @@ class LabelSet:
                     self._memo[t] = v
         with self._lock:
             feats = np.stack([self._memo[t] for t in texts]).astype(np.float32)
-        feats /= np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
+        feats = l2_normalise(feats).astype(np.float32)
         return names, texts, feats, len(new)
 
     def apply(self, prepared) -> bool:
@@ -185,7 +188,7 @@ class Recognizer:
         self.backend_error: str | None = None
 
     def _new_bank(self):
-        from .alignment import PrototypeBank
+        from .bank import PrototypeBank
 
         return PrototypeBank(self.labels.features, self.labels.names, **self.bank_options)
 
@@ -216,7 +219,7 @@ class Recognizer:
             return str(self.bank.save(path))
 
     def load_bank(self, path) -> None:
-        from .alignment import PrototypeBank
+        from .bank import PrototypeBank
 
         with self._lock:
             bank = PrototypeBank.load(path, expected_dim=self.labels.features.shape[1])
@@ -245,8 +248,7 @@ class Recognizer:
                 res = self.bank.update(feats) if update_bank else self.bank.predict(feats)
                 cos = np.asarray(res.scores, dtype=np.float64)
             else:
-                v = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
-                cos = v.astype(np.float64) @ self.labels.features.T.astype(np.float64)
+                cos = l2_normalise(feats) @ self.labels.features.T.astype(np.float64)
         logits = cos / self.tau
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
@@ -312,11 +314,9 @@ def load_recognizer(
     if backend and backend != "eager":
         try:
             if runtime_cache_dir is None:
-                import hashlib
-
                 from .text import cache_root
 
-                sha = hashlib.sha256(Path(checkpoint).read_bytes()).hexdigest()[:16]
+                sha = sha256_file(checkpoint)[:16]
                 runtime_cache_dir = str(cache_root(text_cache_dir) / "runtime" / sha)
             fn, used = make_runtime_feature_fn(str(checkpoint), backend, device, num_threads, runtime_cache_dir)
         except Exception as exc:  # missing library, build failure: fall back to the reference

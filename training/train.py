@@ -14,6 +14,7 @@ same path as an uninterrupted one.
 """
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -32,6 +33,7 @@ from torch import nn
 from pgfa_models.checkpoint import CheckpointMeta, save_checkpoint
 from pgfa_models.sysinfo import machine_info
 from pgfa_models.config import from_dict, load_yaml, to_dict
+from pgfa_models.fileio import atomic_write_bytes
 from pgfa_models.loss import kl_contrastive_loss
 from pgfa_models.model import EncoderConfig, SkeletonTextModel
 from pgfa_models.preprocess import PreprocessConfig
@@ -202,9 +204,10 @@ class _CEModel(nn.Module):
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """A resumable training state (trusted: written and read only by this workshop)."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def encode_texts(model_name: str, texts: list[str]) -> np.ndarray:

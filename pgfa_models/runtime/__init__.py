@@ -21,8 +21,10 @@ Backends (see docs/TENSORRT.md and benchmarks/latency/RESULTS.md):
 Compiled/ONNX/TensorRT programs are built from an inference-only rewrite of the ST-GCN graph
 convolution (:mod:`.optimize`), checked against eager at build time and at every load.
 Artifacts are cached next to the checkpoint, pinned by the checkpoint's sha256 in a JSON
-sidecar and rebuilt when it changes (:mod:`.artifacts`, which also explains why ``.pt2``
-files are loaded only when their own sha256 matches the sidecar: they contain pickles).
+sidecar and rebuilt when it changes. ``.pt2`` / ``.ep`` files contain pickles, so they are
+built and loaded only in a private (0700, this user's) directory -- the user cache when the
+checkpoint's folder is not private; a non-private ``cache_dir`` is refused, and ``auto`` then
+falls back to the next backend with a warning (:mod:`.artifacts`).
 """
 from __future__ import annotations
 
@@ -34,8 +36,9 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
+from ..alignment import l2_normalise
 from ..checkpoint import CheckpointMeta, load_checkpoint
-from . import artifacts as _art
+from ..fileio import sha256_file
 from .backends import BUILDERS, ArtifactError, BackendUnavailable, Context
 
 log = logging.getLogger("pgfa_models.runtime")
@@ -91,8 +94,7 @@ class Runtime:
         step = self.max_batch or n
         parts = [self._forward(x[i:i + step]) for i in range(0, n, step)]
         out = np.asarray(parts[0] if len(parts) == 1 else np.concatenate(parts), dtype=np.float32)
-        norm = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.maximum(norm, 1e-12)
+        return l2_normalise(out).astype(np.float32)
 
     __call__ = embed
 
@@ -112,7 +114,8 @@ def load_runtime(checkpoint: Union[str, os.PathLike], backend: str = "auto", dev
 
     ``threads``: intra-op threads (ONNX Runtime session; for the PyTorch backends
     ``torch.set_num_threads``, which is process-wide). ``cache_dir``: where artifacts go
-    (default: next to the checkpoint, or a user cache if that is read-only). ``rebuild``:
+    (default: next to the checkpoint, or a private user cache if that is read-only or, for the
+    pickled ``.pt2``/``.ep``, not private; an explicit one must be private for those). ``rebuild``:
     ignore cached artifacts. Raises :class:`BackendUnavailable` (one line) when an explicit
     backend cannot run here, :class:`pgfa_models.checkpoint.CheckpointError` for a bad checkpoint.
     """
@@ -123,7 +126,7 @@ def load_runtime(checkpoint: Union[str, os.PathLike], backend: str = "auto", dev
     if threads is not None and (int(threads) < 1):
         raise ValueError(f"threads must be >= 1 or None, got {threads!r}")
     _, meta = load_checkpoint(checkpoint)  # validates the file (no pickle) before anything else
-    ctx = Context(checkpoint=checkpoint, checkpoint_sha=_art.sha256_file(checkpoint), meta=meta,
+    ctx = Context(checkpoint=checkpoint, checkpoint_sha=sha256_file(checkpoint), meta=meta,
                   device=device, precision=precision, threads=threads,
                   cache_dir=Path(cache_dir) if cache_dir is not None else None, rebuild=rebuild)
     if backend != "auto":

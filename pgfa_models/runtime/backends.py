@@ -10,7 +10,6 @@ import contextlib
 import copy
 import io
 import logging
-import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checkpoint import CheckpointMeta, load_model
+from ..fileio import atomic_output
 from . import artifacts as art
 from .optimize import inference_model
 
@@ -42,8 +42,8 @@ class BackendUnavailable(RuntimeError):
     ``str(exc)`` is one line saying what is missing and how to get it."""
 
 
-class ArtifactError(RuntimeError):
-    """A backend artifact could not be built, verified or loaded."""
+ArtifactError = art.ArtifactError
+UnsafeArtifactDir = art.UnsafeArtifactDir
 
 
 @dataclass
@@ -137,6 +137,8 @@ def _cached(ctx: Context, artifact: Path, key: dict[str, Any], build: Callable[[
         try:
             forward = load(artifact)
             diff = _verify(ctx, forward, what)
+        except UnsafeArtifactDir:
+            raise  # never "repair" by rebuilding into a place someone else controls
         except Exception as exc:  # noqa: BLE001 - any failure means: rebuild it
             first = str(exc).splitlines()[0] if str(exc) else ""
             return None, f"cached artifact failed to load/verify ({type(exc).__name__}: {first})"
@@ -152,12 +154,13 @@ def _cached(ctx: Context, artifact: Path, key: dict[str, Any], build: Callable[[
                 return hit
         if not ctx.rebuild:
             log.info("%s: building %s (%s)", what, artifact.name, why)
-        tmp = art.temp_path(artifact)
         try:
-            build(tmp)
-            forward = load(tmp)
-            diff = _verify(ctx, forward, what)
-            os.replace(tmp, artifact)
+            # temporary sibling with the artifact's suffix (some writers insist on it); renamed
+            # onto the artifact only after it loaded and verified, removed on any failure
+            with atomic_output(artifact, suffix=artifact.suffix) as tmp:
+                build(tmp)
+                forward = load(tmp)
+                diff = _verify(ctx, forward, what)
         except BackendUnavailable:
             raise
         except ArtifactError:
@@ -165,16 +168,16 @@ def _cached(ctx: Context, artifact: Path, key: dict[str, Any], build: Callable[[
         except Exception as exc:  # noqa: BLE001
             first = str(exc).splitlines()[0] if str(exc) else ""
             raise ArtifactError(f"{what}: could not build {artifact.name}: {type(exc).__name__}: {first}") from exc
-        finally:
-            art.remove_quietly(tmp)
         art.write_sidecar(artifact, ctx.checkpoint_sha, key, verify_max_abs_diff=diff,
                           input_shape=list(ctx.input_shape))
         # the loaded program holds everything in memory; it no longer needs the file
         return forward, {"artifact": str(artifact), "cached": False, "verify_max_abs_diff": diff}
 
 
-def _artifact(ctx: Context, suffix: str) -> Path:
-    folder = art.artifact_dir(ctx.checkpoint, ctx.checkpoint_sha, ctx.cache_dir)
+def _artifact(ctx: Context, suffix: str, pickled: bool = False) -> Path:
+    """The artifact's path; ``pickled`` ones (.pt2/.ep) only in a private directory
+    (:func:`artifacts.artifact_dir` raises :class:`UnsafeArtifactDir` otherwise)."""
+    folder = art.artifact_dir(ctx.checkpoint, ctx.checkpoint_sha, ctx.cache_dir, pickled=pickled)
     return folder / f"{ctx.checkpoint.name}{suffix}"
 
 
@@ -223,12 +226,13 @@ def _export_program(ctx: Context, module: nn.Module, max_batch: int, example_bat
 
 
 def build_compiled(ctx: Context) -> tuple[Forward, Optional[Path], dict[str, Any]]:
-    """torch.export program (``.pt2``), loaded with torch.export.load after hash checks."""
+    """torch.export program (``.pt2``), loaded with torch.export.load after hash checks and
+    only from a private directory (it contains pickles; see :mod:`.artifacts`)."""
     _require_cuda(ctx, "compiled")
     _set_torch_threads(ctx.threads)
     dtype = torch.float16 if ctx.precision == "fp16" else torch.float32
     suffix = ".pt2" if (ctx.device, ctx.precision) == ("cpu", "fp32") else f".{ctx.device}-{ctx.precision}.pt2"
-    artifact = _artifact(ctx, suffix)
+    artifact = _artifact(ctx, suffix, pickled=True)
     key = {"backend": "compiled", "torch": torch.__version__, "device": ctx.device,
            "precision": ctx.precision}
     if ctx.device == "cuda":
@@ -241,6 +245,7 @@ def build_compiled(ctx: Context) -> tuple[Forward, Optional[Path], dict[str, Any
             torch.export.save(ep, str(path))
 
     def load(path: Path) -> Forward:
+        art.require_private_file(path)  # torch.export.load unpickles: only our own private files
         with _quiet():
             program = torch.export.load(str(path)).module()
         return _torch_forward(program, ctx.device, dtype)
@@ -366,7 +371,7 @@ def build_tensorrt(ctx: Context) -> tuple[Forward, Optional[Path], dict[str, Any
     dtype = torch.float16 if ctx.precision == "fp16" else torch.float32
     key = tensorrt_key(ctx, torch_tensorrt)
     stem = f".trt-{ctx.precision}-"
-    artifact = _artifact(ctx, f"{stem}{art.key_digest(key)[:12]}.ep")
+    artifact = _artifact(ctx, f"{stem}{art.key_digest(key)[:12]}.ep", pickled=True)
 
     def build(path: Path) -> None:
         module = _inference_module(ctx).to("cuda", dtype=dtype).eval()
@@ -391,6 +396,7 @@ def build_tensorrt(ctx: Context) -> tuple[Forward, Optional[Path], dict[str, Any
                 dict(output_format="exported_program", inputs=[example]))
 
     def load(path: Path) -> Forward:
+        art.require_private_file(path)  # an ExportedProgram: unpickled on load
         with _quiet():
             program = torch_tensorrt.load(str(path)).module()
         return _torch_forward(program, "cuda", dtype)
