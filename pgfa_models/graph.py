@@ -21,17 +21,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from .layouts import NTU25_BONES
+
 NUM_JOINTS = 25
 CENTER_JOINT = 20  # spine shoulder, 0-based (NTU joint 21 1-based)
 
-# Standard NTU-25 bones, 1-based (child, parent). To be deduplicated with
-# pgfa_models.layouts.NTU25_BONES once that module exists (same edges, 0-based).
-_NTU25_BONES_1BASED = (
-    (1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7),
-    (9, 21), (10, 9), (11, 10), (12, 11), (13, 1), (14, 13), (15, 14), (16, 15),
-    (17, 1), (18, 17), (19, 18), (20, 19), (22, 23), (23, 8), (24, 25), (25, 12),
-)
-NTU25_EDGES: tuple[tuple[int, int], ...] = tuple((a - 1, b - 1) for a, b in _NTU25_BONES_1BASED)
+# The NTU-25 bones are defined once, in pgfa_models.layouts (0-based (child, parent) pairs);
+# the graph's undirected edges are exactly those bones.
+NTU25_EDGES: tuple[tuple[int, int], ...] = NTU25_BONES
 
 
 def hop_distance(num_nodes: int, edges, max_hop: int = 1) -> np.ndarray:

@@ -38,10 +38,14 @@ def test_partition_is_relative_to_spine_shoulder():
     np.testing.assert_allclose(A[0, 2, 2], 1 / 3)
 
 
-def test_matches_layouts_bones_when_available():
-    try:
-        from pgfa_models.layouts import NTU25_BONES
-    except ImportError:
-        return
-    norm = lambda es: {tuple(sorted(e)) for e in es}  # noqa: E731
-    assert norm(NTU25_BONES) == norm(NTU25_EDGES)
+def test_edges_are_the_one_bone_list_of_layouts():
+    """Issue 13: the NTU bone list is defined once (layouts.NTU25_BONES); graph.py derives its
+    edges from it instead of re-typing them."""
+    import inspect
+
+    from pgfa_models import graph
+    from pgfa_models.layouts import NTU25_BONES
+    assert NTU25_EDGES is NTU25_BONES
+    assert Graph().edges is NTU25_BONES
+    src = inspect.getsource(graph)
+    assert "(1, 2), (2, 21)" not in src and "BONES_1BASED" not in src
