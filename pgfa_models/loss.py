@@ -6,8 +6,7 @@ from typing import Union
 import torch
 import torch.nn.functional as F
 
-TAU_MIN = 0.01  # like CLIP's logit-scale cap of 100
-TAU_MAX = 1.0
+from .model import TAU_MAX, TAU_MIN  # noqa: F401 - the one definition; re-exported here
 
 
 def _target(labels: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

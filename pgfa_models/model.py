@@ -12,6 +12,10 @@ from torch import nn
 from .encoders import STGCN, ShiftGCN
 
 ENCODERS = ("stgcn", "shiftgcn")
+# The range the temperature tau is clamped to wherever it is used (the loss in training, the
+# recogniser's softmax at run time): TAU_MIN = 0.01 is CLIP's logit-scale cap of 100.
+TAU_MIN = 0.01
+TAU_MAX = 1.0
 DEFAULT_HIDDEN = {"stgcn": 16, "shiftgcn": 64}
 
 
@@ -59,7 +63,7 @@ class SkeletonTextModel(nn.Module):
     """v = psi(E_x(x)) (eq. 1) plus the learnable temperature tau of eq. (3)-(4).
 
     ``log_tau`` is a registered parameter (saved in the state_dict); ``tau = exp(log_tau)``.
-    The loss clamps tau to a sane range (see :mod:`pgfa_models.loss`).
+    Its users clamp tau to ``[TAU_MIN, TAU_MAX]`` (:meth:`clamped_tau`, :mod:`pgfa_models.loss`).
     """
 
     def __init__(self, encoder_cfg: EncoderConfig, text_dim: int, init_tau: float = 0.07):
@@ -75,6 +79,10 @@ class SkeletonTextModel(nn.Module):
     @property
     def tau(self) -> torch.Tensor:
         return self.log_tau.exp()
+
+    def clamped_tau(self) -> float:
+        """tau as the loss used it: clamped to ``[TAU_MIN, TAU_MAX]`` (a plain float)."""
+        return float(self.tau.detach().clamp(TAU_MIN, TAU_MAX))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, 3, T, 25, M) -> (N, text_dim)`` un-normalised skeleton features v."""

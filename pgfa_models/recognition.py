@@ -309,7 +309,7 @@ def load_recognizer(
                          default_descriptions=meta.descriptions or {})
     if label_set.features.shape[1] != meta.text_dim:
         raise ValueError(f"text features are {label_set.features.shape[1]}-d, the model makes {meta.text_dim}-d")
-    tau = float(model.tau.detach().clamp(0.01, 1.0))
+    tau = model.clamped_tau()
     fn, used, error = None, "eager", None
     if backend and backend != "eager":
         try:

@@ -72,3 +72,26 @@ def test_build_encoder_and_config_defaults():
 def test_shiftgcn_model_forward():
     model = SkeletonTextModel(EncoderConfig(name="shiftgcn"), text_dim=768).eval()
     assert model(torch.randn(2, 3, 50, 25, 1)).shape == (2, 768)
+
+
+def test_tau_clamp_constants_used_by_name():
+    """Issue 13: one TAU_MIN / TAU_MAX (model.py), used by the loss and the recogniser; no
+    re-typed clamp literals anywhere in the core, the workshop or the ROS shell."""
+    import re
+    from pathlib import Path
+
+    from pgfa_models import loss, model as model_mod
+    assert (loss.TAU_MIN, loss.TAU_MAX) == (model_mod.TAU_MIN, model_mod.TAU_MAX) == (0.01, 1.0)
+    m = SkeletonTextModel(EncoderConfig(), text_dim=8)
+    with torch.no_grad():
+        m.log_tau.fill_(math.log(1e-4))
+        assert m.clamped_tau() == pytest.approx(model_mod.TAU_MIN)
+        m.log_tau.fill_(math.log(50.0))
+        assert m.clamped_tau() == pytest.approx(model_mod.TAU_MAX)
+        m.log_tau.fill_(math.log(0.2))
+        assert m.clamped_tau() == pytest.approx(0.2)
+    repo = Path(__file__).resolve().parents[1]
+    literal = re.compile(r"clamp\(\s*(min\s*=\s*)?0?\.01\b|clamp\([^)]*max\s*=\s*1\.0\b")
+    offenders = [str(p.relative_to(repo)) for pkg in ("pgfa_models", "training", "pgfa_ros")
+                 for p in (repo / pkg).rglob("*.py") if literal.search(p.read_text())]
+    assert not offenders, f"tau clamp literals instead of TAU_MIN/TAU_MAX in {offenders}"
