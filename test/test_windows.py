@@ -1,7 +1,8 @@
-"""Per-body sliding windows: geometry, stride, timeouts, bad stamps, bounds."""
+"""Per-body sliding windows: geometry, stride, timeouts, bad stamps, bounds; one rule offline and live."""
 import numpy as np
 import pytest
 
+from pgfa_models.windows import cut_windows
 from pgfa_ros.windows import WindowConfig, WindowManager
 
 J = 20
@@ -142,3 +143,79 @@ def test_invalid_config():
         WindowConfig(stride_frames=0)
     with pytest.raises(ValueError):
         WindowConfig(window_frames=500, max_frames=300)
+
+
+def test_stride_longer_than_window_skips_frames():
+    """Regression: window 45 / stride 60 used to emit every 45 frames (the first-window test
+    mistook a refilled buffer for a new body)."""
+    wm = WindowManager(J, WindowConfig(window_frames=45, stride_frames=60))
+    wins = feed(wm, 0, 300)
+    ends = [int(w.joints[-1, 0, 0]) for w in wins]
+    assert ends == [44, 104, 164, 224, 284]
+    assert all(w.joints.shape[0] == 45 for w in wins)
+    # seconds windows: 0.5 s windows every 30 frames at 30 Hz
+    wm = WindowManager(J, WindowConfig(window_seconds=0.5, stride_frames=30, max_frames=100))
+    ends = [int(w.joints[-1, 0, 0]) for w in feed(wm, 0, 200)]
+    assert np.all(np.diff(ends) == 30)
+    # a stagger postponement is kept when stride > window too
+    wm = WindowManager(J, WindowConfig(window_frames=10, stride_frames=40))
+    ticks = {}
+    for i in range(120):
+        for b in range(2):
+            wm.add(b, i / 30, frame(b), now=i / 30)
+        for w in wm.pop_ready():
+            ticks.setdefault(w.body_id, []).append(i)
+    assert ticks[0] == [9, 49, 89] and ticks[1] == [19, 59, 99]
+
+
+def test_gap_restarts_first_window():
+    """After a gap the body's first window is ready as soon as the buffer refills."""
+    wm = WindowManager(J, WindowConfig(window_frames=10, stride_frames=50, body_timeout=0.5))
+    feed(wm, 0, 12)
+    wins = feed(wm, 0, 10, t0=5.0, now0=5.0)
+    assert wm.counts["gap_reset"] == 1 and len(wins) == 1 and wins[0].start == 5.0
+
+
+def _live(frames, cfg, period=0.1):
+    """What the recognizer node does: add each message's bodies, collect, expire on a timer."""
+    wm = WindowManager(J, cfg)
+    out, next_expire = [], None
+    for stamp, bodies in frames:
+        if next_expire is None or stamp >= next_expire:
+            wm.expire(stamp)
+            next_expire = stamp + period
+        for b, j in bodies.items():
+            wm.add(b, stamp, j, now=stamp)
+        out += wm.pop_ready()
+    return out
+
+
+def _stream(seed=0):
+    """Two bodies, one leaving for 2 s, one with a 0.5 s dropout, a third appearing late."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for i in range(400):
+        t = 100.0 + i / 30
+        bodies = {}
+        if not 150 <= i < 210:
+            bodies[1] = rng.normal(size=(J, 3)).astype(np.float32)
+        if not 80 <= i < 95:
+            bodies[7] = rng.normal(size=(J, 3)).astype(np.float32)
+        if i >= 300:
+            bodies[9] = rng.normal(size=(J, 3)).astype(np.float32)
+        frames.append((t, bodies))
+    return frames
+
+
+@pytest.mark.parametrize("cfg", [WindowConfig(), WindowConfig(window_frames=30, stride_frames=45),
+                                 WindowConfig(window_seconds=1.0, stride_frames=5)])
+def test_cut_windows_equals_live_manager(cfg):
+    frames = _stream()
+    live = _live(frames, cfg)
+    offline = list(cut_windows(iter(frames), WindowManager(J, cfg)))
+    assert len(live) == len(offline) > 10
+    for a, b in zip(live, offline):
+        assert a.body_id == b.body_id and np.array_equal(a.stamps, b.stamps) and np.array_equal(a.joints, b.joints)
+    # the gap rule: no window spans body 1's 2 s absence
+    for w in offline:
+        assert np.all(np.diff(w.stamps) < cfg.body_timeout)
