@@ -8,7 +8,27 @@ from typing import Any
 
 import numpy as np
 
-from .evaluation import BANK_ORDER
+from .evaluation import BANK_ORDER, HUB_RATIO_TARGET
+
+
+def hub_cell(r: dict[str, Any]) -> str:
+    """'1.40' or '3.20 HUB (jump)' for the table: max predicted / true count over classes."""
+    h = r.get("hub")
+    if not h:
+        return ""
+    txt = "n/a" if h.get("max_ratio") is None else f"{h['max_ratio']:.2f}"
+    if not h.get("meets_target", True):
+        txt += f" HUB ({', '.join(h['over_target'])})"
+    return txt
+
+
+def ceiling_line(c: dict[str, Any] | None) -> str:
+    if not c:
+        return "- nearest-neighbour ceiling: not computed"
+    where = f"other groups only ({c['groups']} groups)" if c.get("grouped") else "any other clip (no sample groups given)"
+    acc = "n/a" if c.get("accuracy") is None else f"{100 * c['accuracy']:.1f} %"
+    return (f"- nearest-neighbour ceiling (skeleton features, cosine; neighbour among {where}): "
+            f"{acc} of {c['scored']} clips have a same-class nearest neighbour")
 
 
 def histogram_text(r: dict[str, Any], width: int = 30) -> str:
@@ -18,7 +38,10 @@ def histogram_text(r: dict[str, Any], width: int = 30) -> str:
     lines = []
     for name, v in pcs.items():
         bar = "#" * int(round(width * v["predicted"] / top))
-        lines.append(f"{name[:34]:<34} {v['predicted']:>4} / {v['n']:<4} {bar}")
+        ratio = v["predicted"] / v["n"] if v.get("n") else None
+        flag = "  HUB" if (ratio is None and v["predicted"]) or (ratio is not None and ratio > HUB_RATIO_TARGET) else ""
+        rtxt = "  n/a" if ratio is None else f"{ratio:5.2f}"
+        lines.append(f"{name[:34]:<34} {v['predicted']:>4} / {v['n']:<4} x{rtxt} {bar}{flag}")
     return "\n".join(lines)
 
 
@@ -67,15 +90,24 @@ def write_markdown(report: dict[str, Any], path: str | Path, pngs: dict[str, str
              f"- text model: {report.get('text_model')}, descriptions: {report.get('descriptions')}",
              f"- unseen classes: {report['unseen_classes']}, test clips: {report.get('n')}, "
              f"rejected by preprocessing: {report.get('rejected')}",
-             f"- bank stream order: {report.get('order', BANK_ORDER)}", "",
-             "| mode | accuracy % | n | notes |", "|---|---|---|---|"]
+             f"- bank stream order: {report.get('order', BANK_ORDER)}",
+             ceiling_line(report.get("nn_ceiling")),
+             f"- max pred/true: the largest predicted / true count of a class (target <= {HUB_RATIO_TARGET:g}; "
+             "HUB marks classes above it)"]
+    if report.get("assignment"):
+        lines.append("- hub-aware mode options: " + ", ".join(f"{k}={v}" for k, v in report["assignment"].items()))
+    lines += ["", "| mode | accuracy % | n | max pred/true | notes |", "|---|---|---|---|---|"]
     for r in report["results"]:
         note = ""
-        if r["mode"] == "transductive":
-            note = f"alpha {r['alpha']}"
+        if "initial_accuracy" in r:
+            note = f"alpha {r['alpha']}; first pass {100 * r['initial_accuracy']:.1f}%"
+            if r.get("initial_hub"):
+                note += f", max pred/true {hub_cell({'hub': r['initial_hub']})}"
+        if r.get("sinkhorn") and not r["sinkhorn"].get("converged", True):
+            note += f"{'; ' if note else ''}Sinkhorn not converged (marginal error {r['sinkhorn']['marginal_error']:.1e})"
         if r["mode"] == "two_stage":
             note = f"text-only; two-pass (alpha {report['alpha']}) {100 * r['two_pass_accuracy']:.1f}%"
-        lines.append(f"| {r['mode']} | {100 * r['accuracy']:.1f} | {r['n']} | {note} |")
+        lines.append(f"| {r['mode']} | {100 * r['accuracy']:.1f} | {r['n']} | {hub_cell(r)} | {note} |")
     for r in report["results"]:
         if r.get("alpha_sweep"):
             lines += ["", f"## {r['mode']}: alpha sweep (reported for analysis; alpha is fixed in advance)", "",
@@ -83,7 +115,7 @@ def write_markdown(report: dict[str, Any], path: str | Path, pngs: dict[str, str
                       "|---|" + "---|" * len(r["alpha_sweep"]),
                       "| acc % | " + " | ".join(f"{100 * v:.1f}" for v in r["alpha_sweep"].values()) + " |"]
     for r in report["results"]:
-        lines += ["", f"## {r['mode']}: per-class prediction histogram (predicted / true count)", "", "```",
+        lines += ["", f"## {r['mode']}: per-class prediction histogram (predicted / true count, ratio)", "", "```",
                   histogram_text(r), "```"]
         if pngs and r["mode"] in pngs:
             lines += ["", f"![{r['mode']} confusion]({pngs[r['mode']]})"]
