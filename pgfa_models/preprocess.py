@@ -79,6 +79,45 @@ class PreprocessConfig:
             raise ValueError(f"preprocess.target_frames must be >= 2, got {self.target_frames!r}")
 
 
+def preprocess_config_from_dict(data, where: str = "preprocess") -> PreprocessConfig:
+    """THE parser of preprocessing options (checkpoint, recipe, node): an unknown option is a
+    :class:`~pgfa_models.config.ConfigError` naming it (never silently dropped), and so is a
+    value of the wrong type or out of range, so every consumer applies exactly what was recorded."""
+    import dataclasses
+    import math
+
+    from .config import ConfigError, from_dict
+
+    if data is None:
+        data = {}
+    if isinstance(data, PreprocessConfig):
+        return data
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping of preprocessing options, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(PreprocessConfig)}
+    unknown = sorted(str(k) for k in data if k not in fields)
+    if unknown:
+        raise ConfigError(f"{where}: unknown preprocessing option(s) {unknown}; known: {sorted(fields)}")
+    for name, value in data.items():
+        kind = type(fields[name].default)
+        if kind is bool:
+            ok = isinstance(value, bool)
+        elif kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif kind is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        else:
+            ok = isinstance(value, kind)
+        if not ok:
+            raise ConfigError(f"{where}.{name}: expected {kind.__name__}, got {value!r}")
+    try:
+        return from_dict(PreprocessConfig, data, where)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
 @dataclass
 class BodyResult:
     clip: np.ndarray | None  # (3, target_frames, 25) float32

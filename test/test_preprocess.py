@@ -275,3 +275,19 @@ def test_canonical_lower_body_keeps_hip_motion_and_drops_leg_shape():
 def test_invalid_invariance_options_are_refused(bad):
     with pytest.raises(ValueError):
         PreprocessConfig(**bad)
+
+
+def test_preprocess_config_from_dict_is_strict():
+    """Issue 13: one rule everywhere -- an unknown preprocessing option is an error naming it."""
+    from pgfa_models.config import ConfigError, to_dict
+    from pgfa_models.preprocess import PreprocessConfig, preprocess_config_from_dict
+
+    assert preprocess_config_from_dict(None) == PreprocessConfig()
+    cfg = PreprocessConfig(view_normalize=True, window_seconds=1.5)
+    assert preprocess_config_from_dict(to_dict(cfg)) == cfg
+    with pytest.raises(ConfigError, match=r"checkpoint\.preprocess: unknown preprocessing option\(s\) \['view_normalise'\]"):
+        preprocess_config_from_dict({"view_normalise": True}, "checkpoint.preprocess")
+    for bad in ({"target_frames": "50"}, {"view_normalize": 1}, {"window_seconds": float("nan")},
+                {"joint_set": "all"}, {"target_frames": 1}, [("target_frames", 50)]):
+        with pytest.raises(ConfigError):
+            preprocess_config_from_dict(bad)
