@@ -17,61 +17,23 @@ def utd_dir() -> Path:
 
 
 # ----------------------------------------------------------------------------- archives
-# The larger shared sets are .tar.xz archives of the publishers' files. Tests unpack each
-# once into a cache keyed by the archive's sha256 (outside the repository), like a user who
-# downloaded the dataset, and read the unpacked folder.
-ARCHIVES = {
-    "nw-ucla": ("nw-ucla/all_sqe.tar.xz", "all_sqe"),
-    "smartfallmm": ("smartfallmm/young-skeleton-S29-S39.tar.xz", "young/skeleton"),
-    "bandai-namco-1": ("bandai-namco-1/dataset-1.tar.xz", "Bandai-Namco-Research-Motiondataset-1"),
-}
+# The larger shared sets are .tar.xz archives of the publishers' files. Tests unpack each once
+# (training.corpus.unpack_archive: sha256-checked, into a cache keyed by the archive's hash,
+# outside the repository), like a user who downloaded the dataset, and read the folder.
+def unpack_shared(source: str) -> Path:
+    from training.corpus import SOURCES, DatasetError, unpack_archive
 
-
-def _expected_sha256(rel: str) -> str:
-    for line in (SHARED_DATA / "SHA256SUMS").read_text().splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1] == rel:
-            return parts[0]
-    raise KeyError(rel)
-
-
-def unpack_shared(name: str) -> Path:
-    """Unpack ``../shared/data/<archive>`` once (cache keyed by its sha256); return the data folder."""
-    import hashlib
-    import os
-    import shutil
-    import tarfile
-    import tempfile
-
-    rel, inner = ARCHIVES[name]
-    archive = SHARED_DATA / rel
-    if not archive.is_file():
-        pytest.fail(f"real {name} archive missing at {archive}")
-    sha = _expected_sha256(rel)
-    base = Path(os.environ.get("PGFA_CACHE_DIR") or Path.home() / ".cache" / "pgfa_ros")
-    dest = base / "shared_data" / f"{name}-{sha[:16]}"
-    if not (dest / ".complete").is_file():
-        h = hashlib.sha256()
-        with open(archive, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        if h.hexdigest() != sha:
-            pytest.fail(f"{archive}: sha256 does not match SHA256SUMS")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{name}-"))
-        with tarfile.open(archive, "r:xz") as tf:
-            tf.extractall(tmp, filter="data")
-        (tmp / ".complete").write_text(sha + "\n")
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-    return dest / inner
+    _, rel, inner = SOURCES[source]
+    try:
+        return unpack_archive(rel, inner, source)
+    except DatasetError as exc:
+        pytest.fail(f"real {source} data unavailable: {exc}")
 
 
 @pytest.fixture(scope="session")
 def nwucla_dir() -> Path:
     """The unpacked NW-UCLA ``all_sqe`` folder (JSON skeletons)."""
-    return unpack_shared("nw-ucla")
+    return unpack_shared("nw_ucla")
 
 
 @pytest.fixture(scope="session")
@@ -83,4 +45,4 @@ def smartfall_dir() -> Path:
 @pytest.fixture(scope="session")
 def bandai_dir() -> Path:
     """The unpacked Bandai-Namco-Research-Motiondataset-1 folder (BVH + JSON)."""
-    return unpack_shared("bandai-namco-1")
+    return unpack_shared("bandai")

@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recipe", type=Path, default=None,
                    help="YAML recipe (config/training/*.yaml); defaults to the paper defaults")
     p.add_argument("--split", required=True,
-                   help="split name, e.g. utd_mhad/U1 (or <dataset>/all to train on every class)")
+                   help="split name, e.g. utd_mhad/U1 (or <dataset>/all to train on every class), or a "
+                        "multi-source protocol of config/protocols.yaml, e.g. xsource/nw_ucla or all")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, required=True, help="run folder (log.jsonl, state, model.safetensors)")
     p.add_argument("--data-root", default=None, help="dataset path (overrides data.root)")
@@ -53,10 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from pgfa_models.config import ConfigError
 
+    from .protocols import is_protocol
     from .train import load_recipe, resolve_split, train
 
     try:
-        resolve_split(args.split)
+        if not is_protocol(args.split):
+            resolve_split(args.split)
     except ConfigError as exc:
         print(f"pgfa-train: error: {exc}", file=sys.stderr)
         return 2
@@ -92,8 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pgfa-train: error: {exc}", file=sys.stderr)
         return 2
     if summary.get("world_size", 1) == 1 or int(__import__("os").environ.get("RANK", "0")) == 0:
-        print(json.dumps({k: summary[k] for k in ("split", "seed", "train_clips", "first_loss", "final_loss",
-                                                   "wall_s")}))
+        keys = ("split", "protocol", "seed", "train_clips", "train_windows", "first_loss", "final_loss", "wall_s",
+                "wall_train_s")
+        print(json.dumps({k: summary[k] for k in keys if k in summary}))
     return 0
 
 

@@ -1,0 +1,250 @@
+"""Multi-source training and evaluation on the protocols of ``config/protocols.yaml`` (issue 10).
+
+``train_multi(recipe, protocol, seed, out)``:
+
+1. windows of every training source, cut and preprocessed as the live node does
+   (:mod:`training.corpus`), restricted to the classes the protocol allows (concept rule of
+   :mod:`training.protocols`);
+2. ``recipe.corpus.val_groups`` subjects of each training source held out (chosen by the seed)
+   for validation: seen-class accuracy and the calibrated temperature, the only data any choice
+   looks at;
+3. one training class per distinct concept set; its text feature is the normalised mean of the
+   normalised embeddings of all its member classes' texts of the recipe's kind (a prompt
+   ensemble when the kind is ``ensemble``);
+4. the eq. (5) loop of :mod:`training.train`, each epoch one random live-length window of
+   every trial;
+5. the checkpoint, then every evaluation task of the protocol (window and whole-trial accuracy
+   per prediction mode, an upper-body-only variant, hub statistics, the nearest-neighbour
+   ceiling), written to ``eval.json``.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from pgfa_models import assignment
+from pgfa_models.calibration import fit_temperature
+from pgfa_models.checkpoint import CheckpointMeta, save_checkpoint
+from pgfa_models.config import to_dict
+from pgfa_models.evaluation import extract_features, hub_stats, predict_mode
+from pgfa_models.model import SkeletonTextModel
+from pgfa_models.sysinfo import machine_info
+
+from .augment import replace_lower_body
+from .corpus import WindowSet, concat, load_windows, one_window_per_trial, trial_features
+from .protocols import Resolved, Task, get_protocol, matches, resolve, training_classes
+
+EVAL_MODES = ("text", "transductive", "balanced", "transductive_balanced", "bank")
+
+
+def _kind_texts(cls, kind: str) -> list[str]:
+    return [t for t in cls.texts(kind) if t.strip()]
+
+
+def class_text_features(encode, members: Sequence[Sequence[str]]) -> np.ndarray:
+    """(K, D): per class, the normalised mean of its normalised text embeddings."""
+    flat = [t for texts in members for t in texts]
+    uniq = list(dict.fromkeys(flat))
+    emb = np.asarray(encode(uniq), np.float64)
+    emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    pos = {t: i for i, t in enumerate(uniq)}
+    out = np.stack([emb[[pos[t] for t in dict.fromkeys(texts)]].mean(0) for texts in members])
+    return (out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def _select(ws: WindowSet, source: str, labels: Sequence[int], flt: dict) -> WindowSet:
+    keep_trial = np.array([matches(m, flt) for m in ws.trial_meta], dtype=bool)
+    mask = (ws.source == source) & np.isin(ws.label, np.asarray(labels, np.int64)) & keep_trial[ws.trial]
+    return ws.where(mask)
+
+
+def split_validation(ws: WindowSet, per_source: int, seed: int) -> tuple[np.ndarray, list[str]]:
+    """Mask of validation windows: ``per_source`` subjects of each source (needs >= 3 subjects)."""
+    rng = np.random.default_rng(seed + 7919)
+    val_groups: list[str] = []
+    for s in dict.fromkeys(ws.source.tolist()):
+        groups = sorted(set(ws.group[ws.source == s].tolist()))
+        if per_source > 0 and len(groups) >= 3:
+            val_groups += [groups[i] for i in rng.permutation(len(groups))[:per_source]]
+    return np.isin(ws.group, val_groups), val_groups
+
+
+def _texts_of(catalog, kind: str, members: Sequence[tuple[str, int]]) -> list[str]:
+    texts: list[str] = []
+    for s, label in members:
+        cls = {c.label: c for c in catalog.classes(s)}[label]
+        texts += _kind_texts(cls, kind)
+    return list(dict.fromkeys(texts))
+
+
+def _class_name(catalog, concepts: Sequence[str]) -> str:
+    return " / ".join(catalog.concept(c).name for c in concepts)
+
+
+def build_training_set(recipe, resolved: Resolved, catalog, cache: bool = True, progress: bool = False):
+    """(windows, class index per window, class names, member lists) of the training sources."""
+    p = resolved.protocol
+    c = recipe.corpus
+    classes = training_classes(resolved, catalog)
+    index = {m: k for k, (_, members) in enumerate(classes) for m in members}
+    parts = []
+    for s in p.train:
+        ws = load_windows(s, c.roots.get(s), recipe.data.preprocess, c.window_frames, c.stride_frames,
+                          cache=cache, progress=progress)
+        parts.append(_select(ws, s, resolved.train_labels[s], p.train_filter))
+    ws = concat(parts)
+    y = np.array([index[(s, int(l))] for s, l in zip(ws.source.tolist(), ws.label.tolist())], dtype=np.int64)
+    names = [_class_name(catalog, concepts) for concepts, _ in classes]
+    return ws, y, names, [members for _, members in classes]
+
+
+def train_multi(recipe, protocol_name: str, seed: int, out_dir: str | Path | None, device: str | None = None,
+                progress: bool = True, command: str | None = None, catalog=None,
+                evaluate_after: bool = True, cache: bool = True) -> dict[str, Any]:
+    """Train one model on a protocol's training sources; evaluate its tasks; return a summary."""
+    from .catalog import load_catalog
+    from .train import _contrastive_step, _run_epochs, _WithTau, _epoch_seed, encode_texts, init_dist, \
+        pick_device, set_seed
+
+    if recipe.framework != "end_to_end":
+        raise ValueError("multi-source protocols train end to end (framework: end_to_end)")
+    if recipe.data.num_person != 1:
+        raise ValueError("multi-source protocols are single-body (data.num_person: 1)")
+    t0 = time.time()
+    if recipe.num_threads > 0:
+        torch.set_num_threads(recipe.num_threads)
+    dev = pick_device(device)
+    dist_ = init_dist(dev)
+    set_seed(seed)
+    catalog = catalog or load_catalog()
+    protocol = get_protocol(protocol_name)
+    resolved = resolve(protocol, catalog)
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None and dist_.main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "recipe.json").write_text(json.dumps(to_dict(recipe), indent=2))
+
+    ws, y, names, members = build_training_set(recipe, resolved, catalog, cache, progress)
+    val_mask, val_groups = split_validation(ws, recipe.corpus.val_groups, seed)
+    train_idx = np.flatnonzero(~val_mask)
+    train_ws = ws.take(train_idx)
+    kind = recipe.text.descriptions
+    texts = [_texts_of(catalog, kind, m) for m in members]
+    encode = lambda t: encode_texts(recipe.text.model, t)  # noqa: E731
+    text_np = class_text_features(encode, texts)
+    text_feats = torch.from_numpy(text_np).to(dev)
+    model = SkeletonTextModel(recipe.encoder, int(text_np.shape[1]), init_tau=recipe.init_tau).to(dev)
+    module = _WithTau(model)
+    if dist_.world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        module = DDP(module)
+    x_all = torch.from_numpy(np.ascontiguousarray(train_ws.x))
+    y_all = torch.from_numpy(y[train_idx])
+
+    def epoch_subset(epoch: int) -> np.ndarray:
+        return one_window_per_trial(train_ws, np.random.default_rng(_epoch_seed(seed, epoch, 3)))
+
+    if progress and dist_.main:
+        print(f"[multi] {protocol_name}: {len(train_ws)} windows of {len(np.unique(train_ws.trial))} trials, "
+              f"{len(names)} classes; validation {int(val_mask.sum())} windows of {val_groups}", file=sys.stderr)
+    history = _run_epochs(module, list(model.parameters()), _contrastive_step(text_feats), x_all, y_all,
+                          recipe.optim, recipe.augment, seed, dev, dist_, out, "e2e",
+                          lambda: {"tau": float(model.tau.detach())}, progress, epoch_subset=epoch_subset)
+    model = model.cpu().eval()
+    calibration = None
+    if val_mask.any():
+        vf = extract_features(model, ws.x[val_mask])
+        sims = vf @ text_np.T
+        cal = fit_temperature(sims, y[val_mask])
+        _, tf = trial_features(vf, ws.trial[val_mask])
+        _, first = np.unique(ws.trial[val_mask], return_index=True)
+        calibration = {**cal.to_dict(), "groups": val_groups,
+                       "trial_accuracy": float(((tf @ text_np.T).argmax(1) == y[val_mask][first]).mean())}
+    summary = {"protocol": protocol_name, "seed": seed, "train_windows": int(len(train_ws)),
+               "train_trials": int(len(np.unique(train_ws.trial))), "classes": names,
+               "excluded_concepts": list(resolved.excluded_concepts), "validation": calibration,
+               "final_tau": float(model.tau.detach()), "first_loss": history[0]["loss"] if history else None,
+               "final_loss": history[-1]["loss"] if history else None,
+               "epoch_seconds": [h["seconds"] for h in history],
+               "wall_train_s": round(time.time() - t0, 1), "device": str(dev), "machine": machine_info(),
+               "command": command}
+    if out is not None and dist_.main:
+        meta = CheckpointMeta(
+            text_model=recipe.text.model, text_dim=int(text_np.shape[1]), labels=names, encoder=recipe.encoder,
+            preprocess=to_dict(recipe.data.preprocess), descriptions={n: t[0] for n, t in zip(names, texts)},
+            num_person=1,
+            extra={"dataset": "+".join(protocol.train), "split": protocol_name, "seed": seed,
+                   "description_kind": kind, "framework": recipe.framework, "epochs": recipe.optim.epochs,
+                   "command": command, "class_members": [[list(m) for m in ms] for ms in members],
+                   "class_texts": texts, "calibration": calibration, "recipe": to_dict(recipe),
+                   "window": {"frames": recipe.corpus.window_frames, "stride": recipe.corpus.stride_frames}})
+        save_checkpoint(out / "model.safetensors", model, meta)
+    if evaluate_after and resolved.tasks:
+        summary["tasks"] = evaluate_tasks(model, recipe, resolved, catalog, encode, cache=cache)
+    if out is not None and dist_.main:
+        (out / "eval.json").write_text(json.dumps(summary, indent=2))
+    summary["model"] = model
+    return summary
+
+
+def _mode_scores(mode: str, feats: np.ndarray, text: np.ndarray, names: list[str], labels: np.ndarray,
+                 trial: np.ndarray) -> dict[str, Any]:
+    pred = predict_mode(mode, feats, text, names).labels
+    counts_pred = np.bincount(pred, minlength=len(names))
+    counts_true = np.bincount(labels, minlength=len(names))
+    res = {"window_acc": float((pred == labels).mean()), "n_windows": int(len(labels)),
+           "hubs": hub_stats(counts_pred, counts_true, names),
+           "predicted": counts_pred.tolist(), "true": counts_true.tolist()}
+    uniq, tf = trial_features(feats, trial)
+    _, first = np.unique(trial, return_index=True)
+    tpred = predict_mode(mode, tf, text, names).labels
+    res["trial_acc"] = float((tpred == labels[first]).mean())
+    res["n_trials"] = int(len(uniq))
+    return res
+
+
+def evaluate_tasks(model: nn.Module, recipe, resolved: Resolved, catalog, encode,
+                   modes: Sequence[str] = EVAL_MODES, cache: bool = True) -> list[dict[str, Any]]:
+    """Every task of the protocol: accuracy per mode (windows and whole trials), upper body only."""
+    p = resolved.protocol
+    c = recipe.corpus
+    ws_all = load_windows(p.test, c.roots.get(p.test), recipe.data.preprocess, c.window_frames, c.stride_frames,
+                          cache=cache)
+    results = []
+    for task in resolved.tasks:
+        ws = _select(ws_all, p.test, task.labels, p.test_filter)
+        if len(ws) == 0:
+            results.append({"task": task.name, "error": "no test windows"})
+            continue
+        by_label = {cl.label: cl for cl in catalog.classes(p.test)}
+        names = [by_label[k].name for k in task.labels]
+        text = class_text_features(encode, [_kind_texts(by_label[k], recipe.text.descriptions) for k in task.labels])
+        pos = {k: i for i, k in enumerate(task.labels)}
+        labels = np.array([pos[int(l)] for l in ws.label], dtype=np.int64)
+        feats = extract_features(model, ws.x)
+        r: dict[str, Any] = {"task": task.name, "source": p.test, "classes": names, "class_ids": list(task.labels),
+                             "chance": 1.0 / len(names), "modes": {}}
+        for mode in modes:
+            try:
+                r["modes"][mode] = _mode_scores(mode, feats, text, names, labels, ws.trial)
+            except ValueError as exc:  # a mode this build does not have
+                r["modes"][mode] = {"error": str(exc)}
+        nn = assignment.nearest_neighbour_agreement(feats, labels, list(ws.group))
+        r["nn_ceiling"] = {"accuracy": nn.accuracy, "scored": nn.scored}
+        upper = replace_lower_body(torch.from_numpy(ws.x), torch.ones(len(ws), dtype=torch.bool)).numpy()
+        uf = extract_features(model, upper)
+        r["upper_body"] = {m: _mode_scores(m, uf, text, names, labels, ws.trial) for m in ("text", "transductive")}
+        results.append(r)
+    return results
+
+
+__all__ = ["EVAL_MODES", "build_training_set", "class_text_features", "evaluate_tasks", "split_validation",
+           "train_multi"]
