@@ -53,6 +53,25 @@ KINECT_V1_20_JOINTS: tuple[str, ...] = (
     "right_ankle", "right_foot",
 )
 
+# Kinect for Windows SDK 1.x enum order (NW-UCLA and other SDK recordings): same joints as UTD-MHAD's
+# Kinect v1 files, different order (hip centre first).
+KINECT_V1_SDK_20_JOINTS: tuple[str, ...] = (
+    "hip_center", "spine", "shoulder_center", "head", "left_shoulder", "left_elbow",
+    "left_wrist", "left_hand", "right_shoulder", "right_elbow", "right_wrist", "right_hand",
+    "left_hip", "left_knee", "left_ankle", "left_foot", "right_hip", "right_knee",
+    "right_ankle", "right_foot",
+)
+
+# The 22 channel-bearing joints of the Bandai Namco Research Motiondataset-1 BVH rig, in file
+# order (pgfa_models.formats.bvh.read_bandai_bvh returns them in this order, matched by name).
+BANDAI_BVH_JOINTS: tuple[str, ...] = (
+    "joint_Root", "Hips", "Spine", "Chest", "Neck", "Head",
+    "Shoulder_L", "UpperArm_L", "LowerArm_L", "Hand_L",
+    "Shoulder_R", "UpperArm_R", "LowerArm_R", "Hand_R",
+    "UpperLeg_L", "LowerLeg_L", "Foot_L", "Toes_L",
+    "UpperLeg_R", "LowerLeg_R", "Foot_R", "Toes_R",
+)
+
 # A mapping entry is {source_joint: weight}; weights of one NTU joint sum to 1.
 _Entry = dict[int, float]
 
@@ -149,6 +168,44 @@ _KINECT_V1_TABLE: list[_Entry | int] = [
 #   ~0.03 m for the left ones), so the file's left/right labels are the subject's own sides;
 # - z ~ 2.9 m, positive away from the sensor, metres.
 # Kinect v1 skeleton space is therefore NTU space already: identity axes, unit scale 1.
+
+# NW-UCLA (Kinect v1, SDK order), the same joints as _KINECT_V1_TABLE re-indexed. Checked on the
+# real files (test/test_formats_nw_ucla.py): y up (head ~1.2 m above the feet), the subject's
+# right at +x when the feet point at the sensor, metres, z > 0 away from the sensor -> identity.
+_KINECT_V1_SDK_TABLE: list[_Entry | int] = [
+    0, 1, mid(2, 3), 3,
+    4, 5, 6, 7,
+    8, 9, 10, 11,
+    12, 13, 14, 15,
+    16, 17, 18, 19,
+    2, 7, 7, 11, 11,
+]
+
+# Bandai Namco BVH rig -> NTU-25, by bone geometry measured on the 174 takes (rest offsets, cm):
+# Hips -> Spine 15.7 -> Chest 9.0 -> Neck 16.4 -> Head 6.5 (end site 0: no head top); UpperArm_*
+# are the shoulder joints (Shoulder_* start the clavicles), Hand_* sit at the wrist (forearm
+# 22.3 cm, no hand segment), Foot_* are the ankles and Toes_* the balls of the feet.
+# - spine shoulder = Neck (41 cm above Hips, at shoulder height; Kinect v1 shoulder centre 41 cm);
+# - neck = Head (the top of the neck); head = Head + 2 (Head - Neck), 19 cm above the neck base
+#   as Kinect's head centre is above its shoulder centre (hips -> head 0.60 m; Kinect v1 and
+#   Azure both measure 0.59 m). The rig's head rotation is not used (no head end site);
+# - spine mid = mid(Spine, Chest), halfway up the torso as NTU's is;
+# - hand = wrist + 1/3 (wrist - elbow), 7.4 cm past the wrist (Kinect v1 wrist->hand 7-8 cm);
+# - hand tips and thumbs = the hand (the rule for every source lacking them).
+# Axes: the BVH world is y up, metres after read_bandai_bvh, and the actor mostly starts facing +z
+# (129 of 174 takes) with _L at +x; a 180-degree turn about y makes that pose face the sensor as
+# NTU subjects do (-z), right side at +x. det +1, so left/right are kept.
+_BANDAI_HAND_L = {9: 4.0 / 3.0, 8: -1.0 / 3.0}
+_BANDAI_HAND_R = {13: 4.0 / 3.0, 12: -1.0 / 3.0}
+_BANDAI_TABLE: list[_Entry | int] = [
+    1, mid(2, 3), 5, {5: 3.0, 4: -2.0},
+    7, 8, 9, _BANDAI_HAND_L,
+    11, 12, 13, _BANDAI_HAND_R,
+    14, 15, 16, 17,
+    18, 19, 20, 21,
+    4, _BANDAI_HAND_L, _BANDAI_HAND_L, _BANDAI_HAND_R, _BANDAI_HAND_R,
+]
+TURN_Y_AXES = np.diag([-1.0, 1.0, -1.0])
 LAYOUTS: dict[str, Layout] = {
     "ntu_25": _build("ntu_25", NTU25_JOINTS, list(range(25)), IDENTITY_AXES),
     "azure_kinect_32": _build("azure_kinect_32", AZURE_KINECT_32_JOINTS, _AZURE_TABLE, FLIP_XY_AXES),
@@ -156,6 +213,9 @@ LAYOUTS: dict[str, Layout] = {
     # hip centre; like Azure, (-x, -y, z) gives y up with the subject's left kept on the left.
     "mediapipe_33": _build("mediapipe_33", MEDIAPIPE_33_JOINTS, _MEDIAPIPE_TABLE, FLIP_XY_AXES),
     "kinect_v1_20": _build("kinect_v1_20", KINECT_V1_20_JOINTS, _KINECT_V1_TABLE, IDENTITY_AXES),
+    "kinect_v1_sdk_20": _build("kinect_v1_sdk_20", KINECT_V1_SDK_20_JOINTS, _KINECT_V1_SDK_TABLE,
+                               IDENTITY_AXES),
+    "bandai_bvh": _build("bandai_bvh", BANDAI_BVH_JOINTS, _BANDAI_TABLE, TURN_Y_AXES),
 }
 
 

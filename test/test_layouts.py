@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
-from pgfa_models.formats import read_utd_mhad
-from pgfa_models.layouts import (LAYOUTS, NTU25_BONES, NTU25_JOINTS, get_layout, map_to_ntu)
+from pgfa_models.formats import read_bandai_bvh, read_nw_ucla, read_utd_mhad
+from pgfa_models.layouts import (BANDAI_BVH_JOINTS, KINECT_V1_20_JOINTS, KINECT_V1_SDK_20_JOINTS,
+                                 LAYOUTS, NTU25_BONES, NTU25_JOINTS, get_layout, map_to_ntu)
 
 UTD_FILES = ["a3_s1_t1", "a1_s4_t2", "a13_s6_t3", "a22_s8_t1", "a16_s2_t4"]
 
@@ -18,7 +19,8 @@ def test_ntu_tables():
 
 
 def test_layout_registry_and_shapes():
-    assert set(LAYOUTS) == {"ntu_25", "azure_kinect_32", "mediapipe_33", "kinect_v1_20"}
+    assert set(LAYOUTS) == {"ntu_25", "azure_kinect_32", "mediapipe_33", "kinect_v1_20",
+                            "kinect_v1_sdk_20", "bandai_bvh"}
     for name, lay in LAYOUTS.items():
         assert lay.name == name and lay.weights.shape == (25, lay.num_joints)
         assert len(lay.joint_names) == lay.num_joints
@@ -110,3 +112,46 @@ def test_right_hand_wave_moves_ntu_right_hand(utd_dir):
         motion = np.linalg.norm(y - y.mean(0), axis=-1).mean(0)  # (25,)
         assert int(np.argmax(motion[:21])) in (10, 11)
         assert motion[11] > 4 * motion[7]  # right hand far more than left hand
+
+
+def test_kinect_v1_sdk_table_is_the_utd_table_reordered():
+    lay = LAYOUTS["kinect_v1_sdk_20"]
+    y = map_to_ntu(_one_hot_coords(20), lay)[0][:, 0]
+    np.testing.assert_allclose(y, [0, 1, 2.5, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+                                   16, 17, 18, 19, 2, 7, 7, 11, 11])
+    # the same joints by name: an SDK-order skeleton reordered into UTD order maps identically
+    assert sorted(KINECT_V1_SDK_20_JOINTS) == sorted(KINECT_V1_20_JOINTS)
+    perm = [KINECT_V1_SDK_20_JOINTS.index(n) for n in KINECT_V1_20_JOINTS]
+    x = np.random.default_rng(2).normal(size=(3, 20, 3))
+    np.testing.assert_allclose(map_to_ntu(x, lay), map_to_ntu(x[:, perm], "kinect_v1_20"))
+
+
+def test_nw_ucla_real_data_through_both_kinect_v1_tables(nwucla_dir):
+    """Reading NW-UCLA with UTD's table (the wrong order) would put the head at the hips."""
+    x = read_nw_ucla(nwucla_dir / "a01_s01_e00_v01.json")
+    right = map_to_ntu(x, "kinect_v1_sdk_20")
+    wrong = map_to_ntu(x, "kinect_v1_20")
+    assert (right[:, 3, 1] > right[:, 0, 1]).all()  # a pick-up: the head dips, stays above
+    assert right[0, 3, 1] - right[0, 0, 1] > 0.5  # standing at the start
+    assert (wrong[:, 3, 1] < wrong[:, 0, 1]).all()
+
+
+def test_bandai_table_derived_joints():
+    lay = LAYOUTS["bandai_bvh"]
+    assert lay.joint_names == BANDAI_BVH_JOINTS and lay.num_joints == 22
+    y = _unflip(map_to_ntu(_one_hot_coords(22), lay)[0], lay)[:, 0]
+    hand_l, hand_r = 9 + (9 - 8) / 3, 13 + (13 - 12) / 3
+    np.testing.assert_allclose(y, [1, 2.5, 5, 5 + 2 * (5 - 4), 7, 8, 9, hand_l, 11, 12, 13, hand_r,
+                                   14, 15, 16, 17, 18, 19, 20, 21, 4, hand_l, hand_l, hand_r, hand_r])
+    assert not lay.used[:, 0].any() and not lay.used[:, [6, 10]].any()  # root, clavicle starts
+    np.testing.assert_allclose(lay.axes, np.diag([-1.0, 1.0, -1.0]))  # turn about y, no mirror
+
+
+def test_bandai_real_proportions_close_to_kinect(bandai_dir):
+    """The derived head and hand land where Kinect puts them (measured on UTD-MHAD/NW-UCLA:
+    spine base -> head 0.58-0.59 m, shoulder centre 0.40-0.41 m, wrist -> hand 7-8 cm)."""
+    y = map_to_ntu(read_bandai_bvh(bandai_dir / "data" / "dataset-1_bow_normal_001.bvh"), "bandai_bvh")
+    d = lambda a, b: float(np.median(np.linalg.norm(y[:, a] - y[:, b], axis=-1)))  # noqa: E731
+    assert 0.55 < d(0, 3) < 0.65 and 0.38 < d(0, 20) < 0.44
+    assert 0.06 < d(6, 7) < 0.09 and d(7, 21) == 0.0
+    assert (y[:, 3, 1] > y[:, 2, 1]).mean() > 0.9 and (y[:, 2, 1] > y[:, 20, 1]).mean() > 0.9
