@@ -129,6 +129,24 @@ def test_cli_eval_writes_json_report_png(ckpt, tmp_path, monkeypatch):
     assert "prediction histogram" in (tmp_path / "o.md").read_text()
 
 
+def test_cli_eval_hub_aware_modes_options_and_subject_groups(ckpt, tmp_path, monkeypatch, capsys):
+    path, clips = ckpt
+    import training.evaluate as ev
+
+    monkeypatch.setattr(ev, "load_dataset", lambda *a, **k: clips)
+    rc = cli_eval.main(["--checkpoint", str(path), "--split", "utd_mhad/U1", "--modes", "text,transductive_balanced,csls",
+                        "--assign-options", "epsilon=0.1,csls_k=3", "--group-pattern", r"_s(\d+)_",
+                        "--json", str(tmp_path / "h.json")])
+    assert rc == 0
+    out = json.loads((tmp_path / "h.json").read_text())
+    assert [r["mode"] for r in out["results"]] == ["text", "transductive_balanced", "csls"]
+    assert out["assignment"]["epsilon"] == 0.1 and out["assignment"]["csls_k"] == 3
+    assert out["nn_ceiling"]["grouped"] and out["nn_ceiling"]["groups"] >= 1  # one clip per class here
+    assert all("max_ratio" in r["hub"] for r in out["results"])
+    assert cli_eval.main(["--checkpoint", str(path), "--split", "utd_mhad/U1", "--assign-options", "nope=1"]) == 2
+    assert "assignment option" in capsys.readouterr().err
+
+
 def test_two_stage_mode_needs_its_checkpoint(ckpt, capsys):
     path, clips = ckpt
     assert cli_eval.main(["--checkpoint", str(path), "--split", "utd_mhad/U1", "--modes", "two_stage"]) == 2
@@ -168,3 +186,24 @@ def test_eval_warns_when_classes_were_seen_in_training(utd_dir):
     with pytest.warns(UserWarning, match="not a zero-shot result"):
         report = evaluate(ckpt, "utd_mhad/U1", modes=("text",), data_root=str(utd_dir))
     assert len(report["not_zero_shot"]) == 5
+
+
+def test_checkpoint_records_what_preprocessing_was_done(tiny_run, tmp_path):
+    """Issue 13: SMIE arrays bypass preprocess_clip, so a checkpoint trained on them records no
+    preprocessing options (and says why); options that could not be applied are refused."""
+    from pgfa_models.checkpoint import load_checkpoint
+    from pgfa_models.preprocess import PreprocessConfig
+    from training.datasets import DatasetError, load_dataset
+    from training.train import preprocess_record
+
+    out, _ = tiny_run
+    _, meta = load_checkpoint(out / "model.safetensors")
+    assert meta.extra["preprocess_applied"] is True and meta.extra["preprocess_source"] == "preprocess_clip"
+    assert meta.preprocess and PreprocessConfig(**meta.preprocess) == PreprocessConfig()
+
+    smie = load_recipe("config/training/utd_mhad.yaml", {"data.root": "x/data.npy:x/label.npy"})
+    pre, extra = preprocess_record(smie)
+    assert pre == {} and extra == {"preprocess_applied": False, "preprocess_source": "smie_preprocessed"}
+    with pytest.raises(DatasetError, match=r"\['view_normalize'\] cannot be applied"):
+        load_dataset("ntu60", str(tmp_path / "d.npy") + ":" + str(tmp_path / "l.npy"),
+                     PreprocessConfig(view_normalize=True), num_person=2)

@@ -17,8 +17,12 @@ from .datasets import ClipSet, load_dataset
 def evaluate(checkpoint: str | Path, split_name: str, modes: Sequence[str] = ("text", "transductive"),
              alpha: float = 0.9, alphas: Sequence[float] = (), data_root: str | None = None,
              descriptions: str | None = None, two_stage_checkpoint: str | Path | None = None,
-             clips: ClipSet | None = None, device: str = "cpu") -> dict[str, Any]:
-    """Zero-shot report of a checkpoint on a split; ``clips`` skips loading the dataset."""
+             clips: ClipSet | None = None, device: str = "cpu", assign_kwargs: dict | None = None,
+             groups: Any = None) -> dict[str, Any]:
+    """Zero-shot report of a checkpoint on a split; ``clips`` skips loading the dataset.
+
+    ``assign_kwargs`` (hub-aware modes) and ``groups`` (sample name -> subject/sequence id, for
+    the nearest-neighbour ceiling) go to :func:`pgfa_models.evaluation.evaluate`."""
     from .train import resolve_split
 
     split = resolve_split(split_name)
@@ -31,4 +35,4 @@ def evaluate(checkpoint: str | Path, split_name: str, modes: Sequence[str] = ("t
 
     target = evaluation.EvalClasses(split_name, split.dataset, split.num_classes, tuple(split.unseen))
     return evaluation.evaluate(checkpoint, target, catalog, clips_for, modes, alpha, alphas, descriptions,
-                               two_stage_checkpoint, device=device)
+                               two_stage_checkpoint, device=device, assign_kwargs=assign_kwargs, groups=groups)
