@@ -270,6 +270,18 @@ def load_pku_mmd(skeleton_dir: str | Path, label_dir: str | Path, cfg: Preproces
 
 
 # ----------------------------------------------------------------------------- by name
+SMIE_SOURCE = "smie_preprocessed"  # checkpoint marker: clips did not go through preprocess_clip
+
+
+def smie_paths(root: str | Path | None) -> tuple[str, str] | None:
+    """``(data.npy, label.npy)`` when ``root`` names SMIE arrays (``'data.npy:label.npy'``)."""
+    r = "" if root is None else str(root)
+    if r.endswith(".npy") and ":" in r:
+        d, lab = r.split(":", 1)
+        return d, lab
+    return None
+
+
 def load_dataset(dataset: str, root: str | Path | None = None, cfg: PreprocessConfig | None = None,
                  num_person: int = 1, cache: bool = True, **kw) -> ClipSet:
     """Load a dataset by the name used in split names. UTD-MHAD needs only ``root`` (default
@@ -280,10 +292,17 @@ def load_dataset(dataset: str, root: str | Path | None = None, cfg: PreprocessCo
         return load_utd_mhad(root, cfg, num_person, cache, **kw)
     if root is None:
         raise DatasetError(f"dataset {dataset!r} needs a data path (--data-root / data.root)")
-    r = str(root)
-    if r.endswith(".npy") and ":" in r:
-        d, lab = r.split(":", 1)
-        return load_smie(d, lab, num_person, dataset)
+    smie = smie_paths(root)
+    if smie is not None:
+        # SMIE arrays come preprocessed by SMIE's own pipeline and bypass preprocess_clip: an
+        # option that differs from the defaults could not be applied, so it is refused rather
+        # than recorded in a checkpoint as if it had been (issue 13).
+        changed = sorted(k for k, v in to_dict(cfg or PreprocessConfig()).items()
+                         if to_dict(PreprocessConfig())[k] != v)
+        if changed:
+            raise DatasetError(f"SMIE .npy arrays are already preprocessed and bypass preprocess_clip; "
+                               f"the preprocessing option(s) {changed} cannot be applied to them")
+        return load_smie(smie[0], smie[1], num_person, dataset)
     if dataset in ("ntu60", "ntu120"):
         return load_ntu_skeletons(root, cfg, num_person, 60 if dataset == "ntu60" else None, cache, **kw)
     if dataset == "pku_mmd":
