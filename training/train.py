@@ -43,6 +43,7 @@ from .datasets import SMIE_SOURCE, ClipSet, load_dataset, smie_paths
 from .descriptions import KINDS, class_names, load_descriptions
 
 FRAMEWORKS = ("end_to_end", "two_stage")
+CATALOG_KINDS = ("paraphrases", "ensemble")  # class-catalogue text kinds (multi-source protocols)
 
 
 # ----------------------------------------------------------------------------- recipe
@@ -79,6 +80,17 @@ class TwoStageConfig:
 
 
 @dataclass
+class CorpusConfig:
+    """Multi-source training (protocol names as --split; see training/multi.py)."""
+
+    roots: dict = field(default_factory=dict)   # source -> unpacked folder (default: shared data)
+    window_frames: int = 45                     # the live node's window geometry
+    stride_frames: int = 10
+    val_groups: int = 1                         # subjects per training source held out for
+                                                # validation and temperature calibration (0 = none)
+
+
+@dataclass
 class Recipe:
     framework: str = "end_to_end"
     data: DataConfig = field(default_factory=DataConfig)
@@ -87,13 +99,14 @@ class Recipe:
     optim: OptimConfig = field(default_factory=OptimConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     two_stage: TwoStageConfig = field(default_factory=TwoStageConfig)
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
     init_tau: float = 0.07
     num_threads: int = 0                # torch CPU threads (0 = torch default)
 
     def __post_init__(self) -> None:
         if self.framework not in FRAMEWORKS:
             raise ValueError(f"framework must be one of {FRAMEWORKS}, got {self.framework!r}")
-        if self.text.descriptions not in KINDS:
+        if self.text.descriptions not in KINDS + CATALOG_KINDS:
             raise ValueError(f"text.descriptions must be one of {KINDS}, got {self.text.descriptions!r}")
         if self.encoder.num_person != self.data.num_person:
             self.encoder = EncoderConfig(**{**to_dict(self.encoder), "num_person": self.data.num_person})
@@ -228,13 +241,21 @@ def encode_texts(model_name: str, texts: list[str]) -> np.ndarray:
 # ----------------------------------------------------------------------------- core loop
 def _run_epochs(module: nn.Module, params: list, loss_fn, x_all: torch.Tensor, y_all: torch.Tensor,
                 o: OptimConfig, aug: AugmentConfig, seed: int, device: torch.device, dist_: Dist,
-                out: Path | None, tag: str, log_extra, progress: bool) -> list[dict]:
-    """Generic SGD loop with warm-up/cosine LR, per-epoch log line and resumable state."""
+                out: Path | None, tag: str, log_extra, progress: bool,
+                epoch_subset=None) -> list[dict]:
+    """Generic SGD loop with warm-up/cosine LR, per-epoch log line and resumable state.
+
+    ``epoch_subset(epoch) -> indices`` draws the samples of each epoch (e.g. one random window
+    per trial); it must return the same number of indices every epoch.
+    """
     from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
     opt = torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay,
                           nesterov=o.nesterov)
     ds = TensorDataset(x_all, y_all)
+    if epoch_subset is not None:  # the size only: each epoch draws its own samples below
+        n0 = len(epoch_subset(0))
+        ds = TensorDataset(x_all[:n0], y_all[:n0])
     n = len(ds)
     per_rank = math.ceil(n / dist_.world)
     bs = min(o.batch_size, per_rank)
@@ -259,6 +280,9 @@ def _run_epochs(module: nn.Module, params: list, loss_fn, x_all: torch.Tensor, y
     for epoch in range(start, o.epochs):
         torch.manual_seed(_epoch_seed(seed, epoch, 1))
         gen = torch.Generator().manual_seed(_epoch_seed(seed, epoch, 2))
+        if epoch_subset is not None:
+            idx = torch.as_tensor(epoch_subset(epoch), dtype=torch.long)
+            ds = TensorDataset(x_all[idx], y_all[idx])
         if dist_.world > 1:
             sampler = DistributedSampler(ds, num_replicas=dist_.world, rank=dist_.rank, shuffle=True,
                                          seed=seed, drop_last=False)
@@ -325,7 +349,14 @@ def train(recipe: Recipe, split_name: str, seed: int, out_dir: str | Path | None
           device: str | None = None, clips: ClipSet | None = None, progress: bool = True,
           command: str | None = None) -> dict[str, Any]:
     """Train on the seen classes of ``split_name``; return a summary dict (and write files to
-    ``out_dir`` on rank 0). ``clips`` may pass pre-loaded data (tests)."""
+    ``out_dir`` on rank 0). ``clips`` may pass pre-loaded data (tests). A multi-source
+    protocol name (``config/protocols.yaml``) trains with :func:`training.multi.train_multi`."""
+    from .protocols import is_protocol
+
+    if is_protocol(split_name):
+        from .multi import train_multi
+
+        return train_multi(recipe, split_name, seed, out_dir, device=device, progress=progress, command=command)
     t_start = time.time()
     if recipe.num_threads > 0:
         torch.set_num_threads(recipe.num_threads)
