@@ -97,7 +97,7 @@ def build_params(args, names: list[str], descs: list[str]) -> dict:
           "start_frame": int(args.start_frame), "max_frames": int(args.max_frames), "stamp_mode": "video"}
     if lockstep:
         vp.update(ack_topic=SKELETON_TOPIC, ack_timeout=5.0)
-    return {
+    params = {
         "pgfa_launch": {"ros__parameters": {"nodes": ["video_publisher", "pose_estimator", "recognizer"]}},
         "video_publisher": {"ros__parameters": vp},
         "pose_estimator": {"ros__parameters": {
@@ -110,8 +110,11 @@ def build_params(args, names: list[str], descs: list[str]) -> dict:
             "mode": args.mode, "labels": names, "descriptions": descs, "top_k": 3,
             "window_frames": int(args.window), "window_seconds": 0.0, "stride_frames": int(args.stride),
             "body_timeout": 2.0, "publish_markers": True, "num_threads": 1,
-            "alert_classes": ["falling down"], "alert_threshold": 0.5, "alert_consecutive": 3}},
+            "alert_threshold": 0.5, "alert_consecutive": 3}},
     }
+    if "falling down" in names:  # the recognizer refuses an alert class outside the label set
+        params["recognizer"]["ros__parameters"]["alert_classes"] = ["falling down"]
+    return params
 
 
 # ---------------------------------------------------------------------------- progress and output

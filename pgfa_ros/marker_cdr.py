@@ -2,13 +2,15 @@
 
 Generic deserialisation builds ~20 nested Python objects per marker and dominates both bag
 evaluation and the live node's receive path; both need only each marker's id, action, stamp,
-frame id and position. This walks the CDR (XCDR1, either endianness) of the Iron/Jazzy/Kilted
-``Marker`` definition (with ``texture``, ``uv_coordinates``, ``mesh_file``) or the Humble one
-(without them). :func:`marker_records` gives flat per-marker tuples (the live node's path,
+frame id and position. This walks the CDR (XCDR1, either endianness) of the ``Marker``
+definition of Humble and later (with ``texture_resource``, ``texture``, ``uv_coordinates``,
+``mesh_file``, added in Humble) or the older Foxy / Galactic one (without them).
+:func:`marker_records` gives flat per-marker tuples (the live node's path,
 ``skeleton_msgs.marker_array_bytes_to_bodies``); :func:`decode_marker_array` wraps them in light
 objects with Marker's attribute names (the bag tools). It is strict: unless the walk ends
 exactly at the end of the buffer it returns None and the caller falls back to the generic
-decoder or counts the message as malformed, so a layout it does not know is never misread.
+decoder (``skeleton_msgs.marker_array_bytes_to_bodies(..., fallback=...)``) or counts the message
+as malformed, so a layout it does not know is never misread.
 """
 from __future__ import annotations
 

@@ -5,35 +5,32 @@ Lifecycle: *configure* loads the checkpoint, the text features of the label set 
 *cleanup* frees the model. Parameter ``autostart`` (or ``--autostart`` on the command line, or
 :func:`autostart` from Python) brings the node to *active* without a lifecycle manager.
 
-Data flow: skeleton ``MarkerArray`` (sensor-data QoS, depth 5) -> parsed per body
-(:mod:`pgfa_ros.skeleton_msgs`) -> per-body windows (:mod:`pgfa_ros.windows`, bounded) -> an
-inference thread takes all ready windows (at most one per body; a window not collected in time
-is replaced and counted as dropped), preprocesses each with the shared
-:func:`pgfa_models.preprocess.preprocess_clip`, classifies them in ONE batched call
-(:class:`pgfa_models.recognition.Recognizer`) and publishes:
+This module is the ROS wiring only. The processing is pure and shared with the offline replay:
 
-* ``~/actions`` std_msgs/String JSON ``{stamp, body_id, topk: [{label, score}], mode,
-  window: {start, end, frames}, latency_ms, frame_id}``
-* ``/humans/bodies/b<id>/action`` std_msgs/String, the top-1 label
-* ``~/markers`` visualization_msgs/MarkerArray, a text marker above each body's head
-* ``~/alerts`` std_msgs/String JSON after ``alert_consecutive`` windows in a row in which an
-  alert class scored at least ``alert_threshold``
-* ``/diagnostics`` diagnostic_msgs/DiagnosticArray every ``diagnostics_period`` seconds: rates,
-  latency p50/p99, inference p50, windows classified / dropped, bodies, buffered frames, and
-  counters ``rejected_input_<reason>`` (message parsing, see :mod:`pgfa_ros.skeleton_msgs`),
-  ``rejected_frame_<reason>`` (bad stamps, too many bodies, see :mod:`pgfa_ros.windows`),
-  ``rejected_window_<reason>`` (preprocessing, see ``pgfa_models.preprocess.REASONS``) and events
-  (``body_lost``, ``partial_window_discarded``, ``gap_reset``, ``staggered``, ``alerts``, ...)
+    skeleton MarkerArray (sensor-data QoS, depth 5)
+      -> parsed per body                 pgfa_ros.skeleton_msgs (raw CDR, rclpy fallback)
+      -> per-body windows (bounded)      pgfa_ros.windows
+      -> inference thread: preprocess + ONE batched classify   pgfa_ros.live_pipeline
+      -> alert rule                      pgfa_ros.alerts
+      -> ~/actions, ~/alerts, ~/markers payloads               pgfa_ros.action_messages
+      -> counters and /diagnostics values                      pgfa_ros.diagnostics
 
-Runtime parameters (``ros2 param set``): labels, descriptions, mode, top_k, alert_*, window
-geometry, body_timeout. New label texts are embedded on a worker thread; classification goes on
-with the previous label set until the new one is ready. Services ``~/reset_bank`` and
-``~/save_bank`` (std_srvs/Trigger) reset and save the prototype bank (``bank_path``).
+Outputs: ``~/actions`` (JSON per classified window), ``/humans/bodies/b<id>/action`` (top-1
+label), ``~/markers`` (RViz text), ``~/alerts`` (JSON), ``/diagnostics``. Services
+``~/reset_bank`` and ``~/save_bank`` (std_srvs/Trigger).
+
+Parameters that only take effect at configure (checkpoint, layout, backend, ...) are read-only:
+``ros2 param set`` refuses them instead of reporting a success that changes nothing. The
+runtime ones (labels, descriptions, mode, top_k, window geometry, alert_*, bank_file, ...) are
+validated, and an invalid value is refused with a reason. ``~/save_bank`` writes only inside the
+directory fixed at configure (``bank_dir``); ``bank_file`` is a plain file name.
+
+Per-body state (frame ids, transport stamps, per-body publishers, alert runs) exists only for
+bodies the window manager tracks and is removed with them, so an ever-growing stream of body ids
+(the Azure Kinect driver never reuses one) cannot grow memory.
 """
 from __future__ import annotations
 
-import collections
-import json
 import math
 import os
 import sys
@@ -41,7 +38,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
@@ -54,16 +50,21 @@ from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
 from pgfa_models.layouts import LAYOUTS, get_layout
-from pgfa_models.preprocess import PreprocessConfig, preprocess_clip
+from pgfa_models.preprocess import PreprocessConfig
 from pgfa_models.recognition import MODES, load_recognizer
-from pgfa_ros.skeleton_msgs import marker_array_bytes_to_bodies, marker_array_to_bodies
+from pgfa_ros.action_messages import action_message, alert_message, text_marker_specs, to_json
+from pgfa_ros.alerts import AlertRule, AlertTracker, alert_classes_error
+from pgfa_ros.diagnostics import RecognizerStats, status_summary
+from pgfa_ros.live_pipeline import classify_windows, preprocess_config_from_meta
+from pgfa_ros.skeleton_msgs import deserialize_marker_array, marker_array_bytes_to_bodies, marker_array_to_bodies
 from pgfa_ros.windows import WindowConfig, WindowManager
 
-__all__ = ["RecognizerNode", "autostart", "main", "DEFAULT_CHECKPOINT"]
+__all__ = ["RecognizerNode", "autostart", "main", "DEFAULT_CHECKPOINT", "bank_file_error"]
 
 DEFAULT_CHECKPOINT = str(Path(__file__).resolve().parent / "assets" / "utd_mhad_default.safetensors")
+DEFAULT_BANK_FILE = "prototype_bank.npz"
 
-# name -> (default, description, runtime-changeable)
+# name -> (default, description, runtime-changeable). Not runtime-changeable = read-only.
 _PARAMS: dict[str, tuple[object, str, bool]] = {
     "checkpoint": (DEFAULT_CHECKPOINT, "PGFA checkpoint (.safetensors)", False),
     "layout": ("azure_kinect_32", f"source skeleton layout: {sorted(LAYOUTS)}", False),
@@ -79,12 +80,13 @@ _PARAMS: dict[str, tuple[object, str, bool]] = {
     "stagger_windows": (True, "offset the window phase of bodies that appear together (lower latency)", True),
     "max_window_frames": (300, "buffer bound per body (frames), for seconds windows", False),
     "top_k": (3, "labels reported per window", True),
-    "alert_classes": (["falling"], "labels that raise alerts", True),
+    "alert_classes": (Parameter.Type.STRING_ARRAY, "labels that raise alerts (each must be in the label set)", True),
     "alert_threshold": (0.5, "score an alert class must reach", True),
     "alert_consecutive": (3, "consecutive windows above threshold before an alert", True),
     "text_cache_dir": ("", "text model / embedding cache root ('' = $PGFA_CACHE_DIR or ~/.cache/pgfa_ros)", False),
-    "bank_path": ("", "prototype bank file for ~/save_bank ('' = <cache root>/prototype_bank.npz)", True),
-    "load_bank": (False, "load bank_path at configure when it exists", False),
+    "bank_dir": ("", "directory of the prototype bank files, fixed at configure ('' = the cache root)", False),
+    "bank_file": (DEFAULT_BANK_FILE, "file name (no directory) in bank_dir for ~/save_bank and load_bank", True),
+    "load_bank": (False, "load bank_dir/bank_file at configure when it exists", False),
     "bank_capacity": (64, "prototype bank memory per class", False),
     "bank_min_support": (3, "members before a class prototype replaces its text feature", False),
     "bank_max_age": (0, "forget bank members after this many later stored-candidate windows (0 = never)", False),
@@ -97,17 +99,27 @@ _PARAMS: dict[str, tuple[object, str, bool]] = {
     "fast_parse": (True, "decode skeleton messages straight from CDR bytes (raw subscription)", False),
     "autostart": (False, "configure and activate at start-up without a lifecycle manager", False),
 }
-_FRAME_REJECTIONS = ("stamp_backwards", "stamp_duplicate", "stamp_invalid", "bad_shape", "too_many_bodies")
+RUNTIME_PARAMS = tuple(n for n, (_, _, dyn) in _PARAMS.items() if dyn)
+CONFIGURE_PARAMS = tuple(n for n, (_, _, dyn) in _PARAMS.items() if not dyn)
 _WINDOW_PARAMS = ("window_frames", "window_seconds", "stride_frames", "body_timeout", "max_bodies",
                   "stagger_windows")
+_ALERT_PARAMS = ("alert_classes", "alert_threshold", "alert_consecutive")
+_DIAG_LEVEL = {"ok": DiagnosticStatus.OK, "warn": DiagnosticStatus.WARN}
 
 
-def _r(x: float) -> float | None:
-    return None if not math.isfinite(x) else round(float(x), 3)
-
-
-def _percentile(values, q: float) -> float:
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if len(values) else float("nan")
+def bank_file_error(name) -> str | None:
+    """Why ``name`` is not acceptable as a prototype bank file name (None when it is): a plain
+    file name inside the configured directory, never a path (anyone on the DDS domain can set it)."""
+    if not isinstance(name, str) or not name.strip():
+        return "bank_file must be a non-empty file name"
+    seps = {"/", "\\", os.sep} | ({os.altsep} if os.altsep else set())
+    if any(c in name for c in seps) or "\0" in name:
+        return f"bank_file must be a file name without a directory, got {name!r}"
+    if name in (".", "..") or name.startswith(".."):
+        return f"bank_file must not be {name!r}"
+    if len(name.encode()) > 255:
+        return "bank_file is longer than 255 bytes"
+    return None
 
 
 class RecognizerNode(LifecycleNode):
@@ -116,12 +128,12 @@ class RecognizerNode(LifecycleNode):
     def __init__(self, node_name: str = "recognizer", **kwargs):
         super().__init__(node_name, **kwargs)
         for name, (default, desc, dynamic) in _PARAMS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=desc, read_only=False,
-                                                                      additional_constraints="" if dynamic else
-                                                                      "takes effect at the next configure"))
+            self.declare_parameter(name, default, ParameterDescriptor(
+                description=desc, read_only=not dynamic,
+                additional_constraints="" if dynamic else "read-only: set at start-up, used at configure"))
         self.add_on_set_parameters_callback(self._validate_params)
         self.add_post_set_parameters_callback(self._apply_params)
-        self._lock = threading.RLock()  # windows, counters, publishers
+        self._lock = threading.RLock()  # windows, stats, per-body state, publishers
         self._wake = threading.Condition(self._lock)
         self._stop = threading.Event()
         self._recognizer = None
@@ -130,17 +142,22 @@ class RecognizerNode(LifecycleNode):
         self._layout = None
         self._pre_cfg = PreprocessConfig()
         self._num_person = 1
+        self._bank_dir: Path | None = None
+        self.configure_error = ""  # why the last configure failed ("" when it did not)
         self._infer_thread: threading.Thread | None = None
         self._label_thread: threading.Thread | None = None
         self._label_request = None
         self._label_event = threading.Event()
         self._active = False
         self._entities: list = []
+        # per-body state, only for bodies the window manager tracks (see _sync_bodies)
         self._body_pubs: dict[int, object] = {}
         self._frame_ids: dict[int, str] = {}
         self._transport: dict[int, tuple[float, float]] = {}  # body -> (last stamp, receive time)
-        self._alert_runs: dict[tuple[int, str], int] = {}
-        self._reset_stats()
+        self._alerts = AlertTracker()
+        self._logged_once: set[str] = set()
+        self._diag_prev_dropped = 0
+        self._stats = RecognizerStats()
 
     # ------------------------------------------------------------------ parameters
     def _p(self, name: str):
@@ -150,20 +167,28 @@ class RecognizerNode(LifecycleNode):
             return []
         return [] if value is None else value
 
+    def _current_labels(self, pending: dict) -> list[str] | None:
+        """The label set after a parameter change (``pending``: name -> new value), or None when
+        it is not known yet (empty labels before configure = the checkpoint's)."""
+        labels = pending["labels"] if "labels" in pending else self._p("labels")
+        labels = [str(x).strip() for x in (labels or [])]
+        if labels:
+            return labels
+        return list(self._meta.labels) if self._meta is not None else None
+
     def _validate_params(self, params: list[Parameter]) -> SetParametersResult:
+        pending = {p.name: p.value for p in params}
         for p in params:
             v = p.value
             try:
                 if p.name == "mode" and v not in MODES:
                     raise ValueError(f"mode must be one of {MODES}")
-                if p.name == "layout" and v not in LAYOUTS:
-                    raise ValueError(f"layout must be one of {sorted(LAYOUTS)}")
                 if p.name == "labels" and v is not None:
                     names = [str(x).strip() for x in v]
                     if any(not n for n in names) or len(set(names)) != len(names):
                         raise ValueError("labels must be non-empty and unique")
                 if p.name in ("window_frames", "stride_frames", "max_bodies", "top_k", "alert_consecutive") and (
-                    not isinstance(v, int) or v < 1
+                    not isinstance(v, int) or isinstance(v, bool) or v < 1
                 ):
                     raise ValueError(f"{p.name} must be a positive integer")
                 if p.name == "window_frames" and v < 2:
@@ -172,12 +197,27 @@ class RecognizerNode(LifecycleNode):
                     raise ValueError("window_frames exceeds max_window_frames")
                 if p.name in ("window_seconds",) and (not isinstance(v, float) or v < 0 or not math.isfinite(v)):
                     raise ValueError("window_seconds must be a float >= 0")
-                if p.name in ("body_timeout", "diagnostics_period") and (not isinstance(v, float) or not v > 0):
+                if p.name in ("body_timeout",) and (not isinstance(v, float) or not v > 0):
                     raise ValueError(f"{p.name} must be a float > 0")
                 if p.name == "alert_threshold" and (not isinstance(v, float) or not 0 <= v <= 1):
                     raise ValueError("alert_threshold must be in [0, 1]")
                 if p.name == "max_markers" and (not isinstance(v, int) or v < 0):
                     raise ValueError("max_markers must be >= 0")
+                if p.name == "bank_file":
+                    err = bank_file_error(v)
+                    if err:
+                        raise ValueError(err)
+            except ValueError as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
+        if {"labels", "alert_classes"} & set(pending):
+            classes = pending["alert_classes"] if "alert_classes" in pending else self._p("alert_classes")
+            labels = self._current_labels(pending)
+            if labels is not None:
+                err = alert_classes_error(list(classes or []), labels)
+                if err:
+                    return SetParametersResult(successful=False, reason=err)
+            try:
+                AlertRule(tuple(classes or ()))
             except ValueError as exc:
                 return SetParametersResult(successful=False, reason=str(exc))
         return SetParametersResult(successful=True)
@@ -196,12 +236,14 @@ class RecognizerNode(LifecycleNode):
             try:
                 with self._lock:
                     self._windows.reconfigure(self._window_config())
-                    self._alert_runs.clear()
+                    self._alerts.reset()
+                    gone = self._sync_bodies()  # bodies cleared or displaced by the new geometry
+                self._destroy_publishers(gone)
             except ValueError as exc:
                 self.get_logger().error(f"window geometry not applied: {exc}")
-        if "alert_classes" in names or "alert_threshold" in names:
+        if names & set(_ALERT_PARAMS):
             with self._lock:
-                self._alert_runs.clear()
+                self._alerts.set_rule(self._alert_rule())
 
     def _window_config(self) -> WindowConfig:
         return WindowConfig(
@@ -213,6 +255,10 @@ class RecognizerNode(LifecycleNode):
             max_frames=int(self._p("max_window_frames")),
             stagger=bool(self._p("stagger_windows")),
         )
+
+    def _alert_rule(self) -> AlertRule:
+        return AlertRule(tuple(self._p("alert_classes")), float(self._p("alert_threshold")),
+                         int(self._p("alert_consecutive")))
 
     def _label_args(self):
         labels = list(self._p("labels")) or list(self._meta.labels)
@@ -243,17 +289,23 @@ class RecognizerNode(LifecycleNode):
             except Exception as exc:  # bad texts or text model failure: keep the old set
                 self.get_logger().error(f"label set not changed: {exc}")
                 with self._lock:
-                    self._counts["label_update_failed"] += 1
+                    self._stats.count("label_update_failed")
                 continue
             if changed:
                 with self._lock:
-                    self._alert_runs.clear()
+                    self._alerts.reset()
                 self.get_logger().info(
                     f"label set now {len(rec.labels)} classes ({rec.labels.embedded_last} embedded in "
                     f"{time.monotonic() - t0:.2f} s): {rec.labels.names}")
 
+    def _log_once(self, key: str, text: str) -> None:
+        if key not in self._logged_once:
+            self._logged_once.add(key)
+            self.get_logger().warning(text)
+
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.configure_error = ""
         try:
             self._layout = get_layout(self._p("layout"))
             cache = self._p("text_cache_dir") or None
@@ -261,6 +313,10 @@ class RecognizerNode(LifecycleNode):
             desc = list(self._p("descriptions"))
             if labels and desc and len(desc) != len(labels):
                 raise ValueError(f"{len(desc)} descriptions for {len(labels)} labels")
+            bank_err = bank_file_error(self._p("bank_file"))
+            if bank_err:
+                raise ValueError(bank_err)
+            rule = self._alert_rule()
             t0 = time.monotonic()
             rec, meta = load_recognizer(
                 self._p("checkpoint") or DEFAULT_CHECKPOINT, labels=labels, descriptions=desc or None, mode=self._p("mode"),
@@ -272,11 +328,14 @@ class RecognizerNode(LifecycleNode):
             if rec.backend_error:
                 self.get_logger().warning(f"backend {self._p('backend')!r} unavailable ({rec.backend_error}); "
                                           "using eager PyTorch")
+            err = alert_classes_error(rule.classes, rec.labels.names)
+            if err:
+                raise ValueError(err)
+            pre_cfg = preprocess_config_from_meta(meta)  # unknown options are an error, as in pgfa-eval
             self._meta = meta
             self._num_person = int(meta.num_person or 1)
-            pre = dict(meta.preprocess or {})
-            known = set(PreprocessConfig.__dataclass_fields__)
-            self._pre_cfg = PreprocessConfig(**{k: v for k, v in pre.items() if k in known})
+            self._pre_cfg = pre_cfg
+            self._bank_dir = Path(self._p("bank_dir") or self._cache_root()).expanduser().resolve()
             bank_path = self._bank_path()
             if self._p("load_bank") and bank_path.is_file():
                 rec.load_bank(bank_path)
@@ -284,7 +343,10 @@ class RecognizerNode(LifecycleNode):
             with self._lock:
                 self._windows = WindowManager(self._layout.num_joints, self._window_config())
                 self._recognizer = rec
-                self._reset_stats()
+                self._alerts = AlertTracker(rule)
+                self._stats = RecognizerStats()
+                self._diag_prev_dropped = 0
+                self._sync_bodies()
             self._stop.clear()
             self._infer_thread = threading.Thread(target=self._infer_loop, name="pgfa-infer", daemon=True)
             self._label_thread = threading.Thread(target=self._label_worker, name="pgfa-labels", daemon=True)
@@ -295,7 +357,8 @@ class RecognizerNode(LifecycleNode):
                 f"layout {self._layout.name}, {len(rec.labels)} labels, mode {rec.mode}, backend {rec.backend}")
             return TransitionCallbackReturn.SUCCESS
         except Exception as exc:
-            self.get_logger().error(f"configure failed: {type(exc).__name__}: {exc}")
+            self.configure_error = f"{type(exc).__name__}: {exc}"
+            self.get_logger().error(f"configure failed: {self.configure_error}")
             self._recognizer = None
             return TransitionCallbackReturn.FAILURE
 
@@ -315,17 +378,15 @@ class RecognizerNode(LifecycleNode):
                           self._srv_reset, self._srv_save, self._timer_expire, self._timer_diag]
         with self._lock:
             self._active = True
-            self._stats_t0 = time.monotonic()
         self.get_logger().info(f"active: listening on {self._sub.topic_name}")
         return super().on_activate(state)
 
     def _destroy_entities(self) -> None:
         with self._lock:
             self._active = False
-            pubs = list(self._body_pubs.values())
-            self._body_pubs.clear()
             if self._windows is not None:
                 self._windows.clear()
+            pubs = self._sync_bodies()
         for e in self._entities + pubs:
             try:
                 if hasattr(e, "timer_period_ns"):
@@ -370,52 +431,60 @@ class RecognizerNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     # ------------------------------------------------------------------ input
-    def _reset_stats(self) -> None:
-        self._counts = collections.Counter()  # rejected input / dropped windows by reason
-        self._latencies = collections.deque(maxlen=1000)  # ms, stamp of last frame -> publish
-        self._infer_ms = collections.deque(maxlen=1000)
-        self._classified = 0
-        self._classified_at_last_diag = 0
-        self._msgs = 0
-        self._msgs_at_last_diag = 0
-        self._stats_t0 = time.monotonic()
-        self._last_diag_t = time.monotonic()
+    def _parse(self, msg):
+        layout = self._layout
+        opts = dict(max_bodies=int(self._p("max_bodies")), max_markers=int(self._p("max_markers")) or None)
+        if not isinstance(msg, (bytes, bytearray, memoryview)):
+            return marker_array_to_bodies(msg, layout.num_joints, **opts)
+        parsed = marker_array_bytes_to_bodies(msg, layout.num_joints, fallback=deserialize_marker_array, **opts)
+        if parsed.decoder == "fallback":
+            self._log_once("fallback", f"raw MarkerArray decoder cannot read this publisher's messages "
+                                       f"({parsed.fallback_reason}); using rclpy deserialisation (slower)")
+        elif parsed.dropped.get("malformed"):
+            self._log_once("malformed", f"skeleton message cannot be decoded ({parsed.fallback_reason}); "
+                                        "counted as rejected_input_malformed (logged once)")
+        return parsed
 
     def _on_skeleton(self, msg) -> None:
         now = time.monotonic()
         recv = self.get_clock().now().nanoseconds * 1e-9
-        layout = self._layout
-        max_bodies = int(self._p("max_bodies"))
-        parse = marker_array_bytes_to_bodies if isinstance(msg, (bytes, bytearray)) else marker_array_to_bodies
-        parsed = parse(msg, layout.num_joints, max_bodies=max_bodies,
-                       max_markers=int(self._p("max_markers")) or None)
+        if self._layout is None:
+            return
+        parsed = self._parse(msg)
         with self._lock:
-            self._msgs += 1
-            for reason, n in parsed.dropped.items():
-                self._counts[f"input_{reason}"] += n
+            self._stats.record_message(parsed.dropped)
+            if parsed.decoder == "fallback":
+                self._stats.count("decoder_fallback")
             if not self._active or self._windows is None:
                 return
             for body_id, joints in parsed.bodies.items():
-                self._windows.add(body_id, parsed.stamps[body_id], joints, now)
+                if self._windows.add(body_id, parsed.stamps[body_id], joints, now) is not None:
+                    continue  # refused (counted by the window manager): no per-body state for it
                 self._frame_ids[body_id] = parsed.frame_id
                 self._transport[body_id] = (parsed.stamps[body_id], recv)
             if self._windows.num_pending:
                 self._wake.notify()
 
+    def _sync_bodies(self) -> list:
+        """Drop the per-body state of every body the window manager no longer tracks (expired,
+        displaced by a geometry change, cleared); returns their publishers to destroy. Call with
+        the lock held."""
+        live = set(self._windows.bodies) if self._windows is not None else set()
+        for d in (self._frame_ids, self._transport):
+            for bid in [b for b in d if b not in live]:
+                del d[bid]
+        self._alerts.retain(live)
+        return [self._body_pubs.pop(b) for b in [b for b in self._body_pubs if b not in live]]
+
     def _on_expire_timer(self) -> None:
         with self._lock:
             if self._windows is None:
                 return
-            gone = self._windows.expire(time.monotonic())
-            pubs = []
-            for bid in gone:
-                self._frame_ids.pop(bid, None)
-                for key in [k for k in self._alert_runs if k[0] == bid]:
-                    del self._alert_runs[key]
-                self._transport.pop(bid, None)
-                pub = self._body_pubs.pop(bid, None)
-                if pub is not None:
-                    pubs.append(pub)
+            self._windows.expire(time.monotonic())
+            pubs = self._sync_bodies()
+        self._destroy_publishers(pubs)
+
+    def _destroy_publishers(self, pubs) -> None:
         for pub in pubs:
             try:
                 self.destroy_publisher(pub)
@@ -431,7 +500,7 @@ class RecognizerNode(LifecycleNode):
                 if self._stop.is_set():
                     return
                 windows = self._windows.pop_ready()
-                frame_ids = dict(self._frame_ids)
+                frame_ids = {w.body_id: self._frame_ids.get(w.body_id, "") for w in windows}
                 for w in windows:
                     st, rv = self._transport.get(w.body_id, (None, None))
                     w.transport_ms = (rv - st) * 1e3 if st == w.end else float("nan")
@@ -439,7 +508,7 @@ class RecognizerNode(LifecycleNode):
                 self._process(windows, frame_ids)
             except Exception as exc:  # never let one bad batch kill the thread
                 with self._lock:
-                    self._counts["inference_error"] += 1
+                    self._stats.count("inference_error")
                 self.get_logger().error(f"inference failed: {type(exc).__name__}: {exc}",
                                         throttle_duration_sec=5.0)
 
@@ -447,71 +516,47 @@ class RecognizerNode(LifecycleNode):
         rec = self._recognizer
         if rec is None or not windows:
             return
-        clips, kept = [], []
-        t_pre = time.monotonic()
-        for w in windows:
-            res = preprocess_clip([w.joints], self._layout, self._pre_cfg, num_person=self._num_person,
-                                  timestamps=w.stamps)
-            if res.clip is None:
-                with self._lock:
-                    self._counts[f"preprocess_{res.reason}"] += 1
-                continue
-            clips.append(res.clip)
-            kept.append(w)
-        if not clips:
+        batch = classify_windows(rec, windows, self._layout, self._pre_cfg, self._num_person)
+        if batch.rejected:
+            with self._lock:
+                for reason, n in batch.rejected.items():
+                    self._stats.count(f"preprocess_{reason}", n)
+        if not batch.windows:
             return
-        t0 = time.monotonic()
-        preds = rec.classify(np.stack(clips))
-        infer_ms = (time.monotonic() - t0) * 1e3
-        pre_ms = (t0 - t_pre) * 1e3
         mode = rec.mode
+        names = list(rec.labels.names)
         now = self.get_clock().now().nanoseconds * 1e-9
         alerts = []
-        alert_classes = set(self._p("alert_classes"))
-        thr = float(self._p("alert_threshold"))
-        need = int(self._p("alert_consecutive"))
-        probs_names = list(rec.labels.names)
         with self._lock:
             if not self._active:
                 return
-            for w, p in zip(kept, preds):
+            tracked = set(self._windows.bodies)
+            for w, p in zip(batch.windows, batch.predictions):
                 latency_ms = (now - w.end) * 1e3
-                self._latencies.append(latency_ms)
-                self._classified += 1
-                body_msg = {
-                    "stamp": w.end, "body_id": int(w.body_id),
-                    "topk": [{"label": lbl, "score": round(s, 6)} for lbl, s in p.topk],
-                    "mode": mode,
-                    "window": {"start": w.start, "end": w.end, "frames": int(len(w.stamps))},
-                    "latency_ms": round(latency_ms, 3), "frame_id": frame_ids.get(w.body_id, ""),
-                    "timing_ms": {"transport": _r(getattr(w, "transport_ms", float("nan"))),
-                                  "wait": _r((t_pre - w.ready_at) * 1e3), "preprocess": _r(pre_ms),
-                                  "inference": _r(infer_ms), "batch": len(kept)},
-                }
-                self._pub_actions.publish(String(data=json.dumps(body_msg)))
-                self._body_pub(w.body_id).publish(String(data=p.label))
-                if len(p.probs) == len(probs_names):
-                    for cls in alert_classes:
-                        if cls not in probs_names:
-                            continue
-                        score = float(p.probs[probs_names.index(cls)])
-                        key = (w.body_id, cls)
-                        run = self._alert_runs.get(key, 0) + 1 if score >= thr else 0
-                        self._alert_runs[key] = run
-                        if run == need:
-                            alerts.append({"stamp": w.end, "body_id": int(w.body_id), "label": cls,
-                                           "score": round(score, 6), "consecutive": run,
-                                           "threshold": thr, "frame_id": frame_ids.get(w.body_id, "")})
-            self._infer_ms.append(infer_ms)
+                self._stats.record_window(latency_ms)
+                timing = {"transport": getattr(w, "transport_ms", float("nan")),
+                          "wait": (batch.started_at - w.ready_at) * 1e3, "preprocess": batch.preprocess_ms,
+                          "inference": batch.inference_ms, "batch": len(batch.windows)}
+                msg = action_message(w, p, mode=mode, latency_ms=latency_ms, frame_id=frame_ids.get(w.body_id, ""),
+                                     timing=timing)
+                self._pub_actions.publish(String(data=to_json(msg)))
+                alerts += self._alerts.update(w.body_id, w.end, names, p.probs)
+                if w.body_id in tracked:
+                    self._body_pub(w.body_id).publish(String(data=p.label))
+                else:  # expired while its window was classified: no publisher, no run kept for it
+                    self._alerts.forget(w.body_id)
+                    self._stats.count("body_gone_before_publish")
+            self._stats.record_inference(batch.inference_ms)
             for a in alerts:
-                self._counts["alerts"] += 1
-                self._pub_alerts.publish(String(data=json.dumps(a)))
+                self._stats.count("alerts")
+                self._pub_alerts.publish(String(data=to_json(alert_message(a, frame_ids.get(a.body_id, "")))))
             if self._p("publish_markers"):
-                self._pub_markers.publish(self._text_markers(kept, preds, frame_ids))
+                self._pub_markers.publish(self._text_markers(batch.windows, batch.predictions, frame_ids))
         for a in alerts:
-            self.get_logger().warning(f"ALERT body {a['body_id']}: {a['label']} ({a['score']:.2f})")
+            self.get_logger().warning(f"ALERT body {a.body_id}: {a.label} ({a.score:.2f})")
 
     def _body_pub(self, body_id: int):
+        """The per-body action publisher (created on first use; only for tracked bodies)."""
         pub = self._body_pubs.get(body_id)
         if pub is None:
             pub = self.create_publisher(String, f"/humans/bodies/b{int(body_id)}/action", 10)
@@ -519,39 +564,37 @@ class RecognizerNode(LifecycleNode):
         return pub
 
     def _text_markers(self, windows, preds, frame_ids) -> MarkerArray:
-        layout = self._layout
-        head = int(np.argmax(layout.weights[3]))  # source joint that carries NTU "head"
-        up = layout.axes.T @ np.array([0.0, 1.0, 0.0])  # NTU up in source axes
         out = MarkerArray()
-        for w, p in zip(windows, preds):
-            pos = np.asarray(w.joints[-1, head], dtype=np.float64)
-            if not np.isfinite(pos).all():
-                finite = w.joints[-1][np.isfinite(w.joints[-1]).all(axis=1)]
-                pos = finite.mean(axis=0) if len(finite) else np.zeros(3)
-            pos = pos + 0.3 * up
+        stamp = self.get_clock().now().to_msg()
+        for spec in text_marker_specs(windows, preds, self._layout, frame_ids):
             m = Marker()
-            m.header.frame_id = frame_ids.get(w.body_id, "")
-            m.header.stamp = self.get_clock().now().to_msg()
+            m.header.frame_id = spec.frame_id
+            m.header.stamp = stamp
             m.ns = "pgfa_actions"
-            m.id = int(w.body_id)
+            m.id = spec.body_id
             m.type = Marker.TEXT_VIEW_FACING
             m.action = Marker.ADD
-            m.pose.position.x, m.pose.position.y, m.pose.position.z = (float(v) for v in pos)
+            m.pose.position.x, m.pose.position.y, m.pose.position.z = spec.position
             m.pose.orientation.w = 1.0
             m.scale.z = 0.15
             m.color.r, m.color.g, m.color.b, m.color.a = 1.0, 1.0, 1.0, 1.0
-            m.text = f"b{w.body_id}: {p.label} ({p.score:.2f})"
+            m.text = spec.text
             m.lifetime.sec = 1
             out.markers.append(m)
         return out
 
     # ------------------------------------------------------------------ services
+    def _cache_root(self) -> str:
+        return self._p("text_cache_dir") or os.environ.get("PGFA_CACHE_DIR") or "~/.cache/pgfa_ros"
+
     def _bank_path(self) -> Path:
-        p = self._p("bank_path")
-        if p:
-            return Path(p).expanduser()
-        root = self._p("text_cache_dir") or os.environ.get("PGFA_CACHE_DIR") or "~/.cache/pgfa_ros"
-        return Path(root).expanduser() / "prototype_bank.npz"
+        """``bank_dir`` (fixed at configure) / ``bank_file`` (validated: a plain file name)."""
+        name = self._p("bank_file")
+        err = bank_file_error(name)
+        if err:  # unreachable through the parameter checks; kept so no path can slip through
+            raise ValueError(err)
+        folder = self._bank_dir or Path(self._p("bank_dir") or self._cache_root()).expanduser().resolve()
+        return folder / name
 
     def _srv_reset_bank(self, request, response):
         rec = self._recognizer
@@ -579,62 +622,28 @@ class RecognizerNode(LifecycleNode):
     def diagnostics_snapshot(self) -> dict:
         """The values published on /diagnostics, as a dict (also handy in tests)."""
         with self._lock:
-            t = time.monotonic()
-            dt = max(t - self._last_diag_t, 1e-6)
-            lat = list(self._latencies)[-300:]
-            values = {
+            rec = self._recognizer
+            extra = {
                 "state": "active" if self._active else "inactive",
-                "mode": self._recognizer.mode if self._recognizer else "",
-                "backend": self._recognizer.backend if self._recognizer else "",
-                "labels": len(self._recognizer.labels) if self._recognizer else 0,
-                "bodies": len(self._windows.bodies) if self._windows else 0,
-                "window_rate_hz": (self._classified - self._classified_at_last_diag) / dt,
-                "input_rate_hz": (self._msgs - self._msgs_at_last_diag) / dt,
-                "latency_p50_ms": _percentile(lat, 50),
-                "latency_p99_ms": _percentile(lat, 99),
-                "inference_p50_ms": _percentile(list(self._infer_ms)[-300:], 50),
-                "windows_classified": self._classified,
-                "windows_dropped": int(self._windows.counts["window_dropped"]) if self._windows else 0,
-                "buffered_frames": self._windows.buffered_frames() if self._windows else 0,
-                "messages": self._msgs,
+                "mode": rec.mode if rec else "",
+                "backend": rec.backend if rec else "",
+                "labels": len(rec.labels) if rec else 0,
+                # sizes of the per-body state (bounded by max_bodies; the soak benchmark watches them)
+                "state_frame_ids": len(self._frame_ids),
+                "state_transport": len(self._transport),
+                "state_body_publishers": len(self._body_pubs),
+                "state_alert_runs": len(self._alerts),
             }
-            # rejected_input_*: dropped while parsing messages; rejected_frame_*: frames the windows
-            # refused (bad stamps, too many bodies); rejected_window_*: windows preprocessing
-            # refused; the rest are events (bodies lost, gaps, staggered starts, alerts, errors).
-            counts = collections.Counter()
-            for k, v in self._counts.items():
-                if k.startswith("input_"):
-                    counts[f"rejected_{k}"] += v
-                elif k.startswith("preprocess_"):
-                    counts[f"rejected_window_{k[len('preprocess_'):]}"] += v
-                else:
-                    counts[k] += v
-            if self._windows is not None:
-                for k, v in self._windows.counts.items():
-                    if k in _FRAME_REJECTIONS:
-                        counts[f"rejected_frame_{k}"] += v
-                    elif k != "window_dropped":
-                        counts[k] += v
-            values.update({k: int(v) for k, v in sorted(counts.items())})
-            self._classified_at_last_diag = self._classified
-            self._msgs_at_last_diag = self._msgs
-            self._last_diag_t = t
-        return values
+            return self._stats.snapshot(self._windows, extra)
 
     def _publish_diagnostics(self) -> None:
         v = self.diagnostics_snapshot()
+        level, message = status_summary(v, self._diag_prev_dropped)
+        self._diag_prev_dropped = int(v["windows_dropped"])
         st = DiagnosticStatus()
         st.name = f"{self.get_name()}: pgfa action recognition"
         st.hardware_id = "pgfa_ros"
-        dropped = v["windows_dropped"]
-        prev = getattr(self, "_diag_prev_dropped", 0)
-        self._diag_prev_dropped = dropped
-        if dropped > prev:
-            st.level, st.message = DiagnosticStatus.WARN, f"{dropped - prev} windows dropped (inference too slow)"
-        elif v["bodies"] == 0:
-            st.level, st.message = DiagnosticStatus.OK, "no bodies tracked"
-        else:
-            st.level, st.message = DiagnosticStatus.OK, f"{v['bodies']} bodies, {v['window_rate_hz']:.1f} windows/s"
+        st.level, st.message = _DIAG_LEVEL[level], message
         st.values = [KeyValue(key=k, value=(f"{x:.3f}" if isinstance(x, float) else str(x))) for k, x in v.items()]
         arr = DiagnosticArray()
         arr.header.stamp = self.get_clock().now().to_msg()

@@ -15,6 +15,12 @@ reason:
 ``too_few_joints``   a body with fewer than ``min_joints`` valid joints (the body is dropped)
 ``too_many_bodies``  bodies beyond ``max_bodies`` in one message (lowest ids are kept)
 ``malformed``        (raw parser only) a serialized message that cannot be decoded
+
+The raw parser reads the ``Marker`` layouts of Humble and later and of Foxy / Galactic itself;
+bytes it cannot walk (another layout) go to a ``fallback`` deserialiser when one is given
+(:func:`deserialize_marker_array`: rclpy's generic one), and only count as ``malformed`` when that
+fails too. :attr:`ParsedSkeletons.decoder` says which path read the message and
+:attr:`ParsedSkeletons.fallback_reason` why the fast one could not.
 """
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ import math
 import struct
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -35,6 +41,7 @@ __all__ = [
     "marker_array_to_bodies",
     "marker_array_bytes_to_bodies",
     "MalformedMessage",
+    "deserialize_marker_array",
     "joints_to_marker_array",
 ]
 
@@ -70,6 +77,8 @@ class ParsedSkeletons:
     frame_id: str = ""
     dropped: Counter = field(default_factory=Counter)
     num_markers: int = 0
+    decoder: str = "message"  # "message" (a Python MarkerArray), "raw" (CDR walker), "fallback"
+    fallback_reason: str = ""  # why the CDR walker could not read the bytes (decoder "fallback" or malformed)
 
 
 def marker_array_to_bodies(
@@ -171,6 +180,14 @@ class MalformedMessage(ValueError):
     """A serialized MarkerArray that cannot be decoded."""
 
 
+def deserialize_marker_array(buf: bytes):
+    """rclpy's generic deserialisation of MarkerArray CDR bytes (the fallback of the raw parser)."""
+    from rclpy.serialization import deserialize_message
+    from visualization_msgs.msg import MarkerArray
+
+    return deserialize_message(bytes(buf), MarkerArray)
+
+
 def marker_array_bytes_to_bodies(
     raw: bytes,
     num_joints: int,
@@ -179,17 +196,20 @@ def marker_array_bytes_to_bodies(
     max_bodies: int = 16,
     min_joints: int | None = None,
     max_abs_m: float = 100.0,
+    fallback: Callable[[bytes], object] | None = None,
 ) -> ParsedSkeletons:
     """Like :func:`marker_array_to_bodies` but straight from the serialized (CDR) message.
 
     For subscriptions created with ``raw=True``: the marker count is checked before anything is
     decoded (a flood costs nothing), then :func:`pgfa_ros.marker_cdr.marker_records` reads
     only the fields needed, much faster than rclpy's deserialization into Python Marker
-    objects. A buffer that cannot be decoded counts as ``malformed``.
+    objects. Bytes the walker cannot read (a Marker layout it does not know) are handed to
+    ``fallback`` (bytes -> MarkerArray, e.g. :func:`deserialize_marker_array`) and parsed from
+    the message; without a fallback, or when it raises, they count as ``malformed``.
     """
     from .marker_cdr import marker_records
 
-    out = ParsedSkeletons()
+    out = ParsedSkeletons(decoder="raw")
     buf = bytes(raw)
     if max_markers is None:
         max_markers = max_bodies * num_joints
@@ -199,8 +219,9 @@ def marker_array_bytes_to_bodies(
         (count,) = _U32["<" if buf[1] & 1 else ">"].unpack_from(buf, 4)
         if count * _MIN_MARKER_BYTES > len(buf):
             raise MalformedMessage(f"{count} markers cannot fit in {len(buf)} bytes")
-    except (MalformedMessage, struct.error):
+    except (MalformedMessage, struct.error) as exc:
         out.dropped["malformed"] += 1
+        out.fallback_reason = str(exc) if isinstance(exc, MalformedMessage) else "buffer too short"
         return out
     if count == 0 or count > max_markers:  # counted as "empty" / "flood" without decoding
         out.num_markers = count
@@ -208,7 +229,20 @@ def marker_array_bytes_to_bodies(
         return out
     records = marker_records(buf)
     if records is None:
+        reason = (f"{len(buf)} bytes with {count} markers match neither the Humble+ nor the "
+                  "Foxy/Galactic visualization_msgs/Marker layout")
+        if fallback is not None:
+            try:
+                msg = fallback(buf)
+            except Exception as exc:  # noqa: BLE001 -- any decoder error means "cannot be decoded"
+                reason += f"; fallback deserialisation failed: {type(exc).__name__}: {exc}"
+            else:
+                parsed = marker_array_to_bodies(msg, num_joints, max_markers=max_markers, max_bodies=max_bodies,
+                                                min_joints=min_joints, max_abs_m=max_abs_m)
+                parsed.decoder, parsed.fallback_reason = "fallback", reason
+                return parsed
         out.dropped["malformed"] += 1
+        out.fallback_reason = reason
         return out
     out.num_markers = count
     if min_joints is None:

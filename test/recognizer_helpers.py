@@ -1,6 +1,7 @@
 """Helpers shared by the recogniser tests: a tiny random-weight checkpoint and a fake text encoder."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -13,8 +14,9 @@ UTD_LABELS = ["right arm swipe to the left", "right hand wave", "two hand front 
               "right arm throw", "cross arms in the chest"]
 
 
-def make_checkpoint(path, labels=UTD_LABELS, text_dim=384, text_model="all-MiniLM-L6-v2", seed=0):
-    """A small random-weight ST-GCN checkpoint (plumbing tests only)."""
+def make_checkpoint(path, labels=UTD_LABELS, text_dim=384, text_model="all-MiniLM-L6-v2", seed=0, preprocess=None):
+    """A small random-weight ST-GCN checkpoint (plumbing tests only); ``preprocess``: its
+    recorded preprocessing options."""
     import torch
 
     from pgfa_models.checkpoint import CheckpointMeta, save_checkpoint
@@ -23,7 +25,8 @@ def make_checkpoint(path, labels=UTD_LABELS, text_dim=384, text_model="all-MiniL
     torch.manual_seed(seed)
     enc = EncoderConfig(name="stgcn", num_person=1)
     model = SkeletonTextModel(enc, text_dim)
-    meta = CheckpointMeta(text_model=text_model, text_dim=text_dim, labels=list(labels), encoder=enc)
+    meta = CheckpointMeta(text_model=text_model, text_dim=text_dim, labels=list(labels), encoder=enc,
+                          preprocess=dict(preprocess or {}))
     return save_checkpoint(path, model, meta)
 
 
@@ -54,3 +57,37 @@ def ros_subprocess_env() -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     return env
+
+
+@contextlib.contextmanager
+def inprocess_node(tmp_path, labels=UTD_LABELS, preprocess=None, start=True, **params):
+    """A ``RecognizerNode`` in this process (own rclpy context, no executor: tests call its
+    callbacks directly), on a tiny random checkpoint with the fake text encoder; configured and
+    activated when ``start``. Yields the node; ``params`` are start-up parameter overrides."""
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    import pgfa_ros.recognizer_node as rn
+    from pgfa_models import recognition
+
+    ckpt = make_checkpoint(Path(tmp_path) / "tiny.safetensors", labels=labels, preprocess=preprocess)
+    real = recognition.load_recognizer
+    overrides = {"checkpoint": str(ckpt), "layout": "kinect_v1_20", "backend": "eager",
+                 "skeleton_topic": "/pgfa_test/unused", "bank_dir": str(tmp_path), **params}
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=int(ros_subprocess_env()["ROS_DOMAIN_ID"]))
+    saved = rn.load_recognizer
+    rn.load_recognizer = lambda *a, **k: real(*a, encoder=FakeEncoder(), **k)
+    node = None
+    try:
+        node = rn.RecognizerNode(context=ctx, parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()])
+        if start:
+            assert rn.autostart(node), node.configure_error
+        yield node
+    finally:
+        rn.load_recognizer = saved
+        if node is not None:
+            node._destroy_entities()
+            node._release()
+            node.destroy_node()
+        rclpy.try_shutdown(context=ctx)

@@ -143,7 +143,7 @@ def system(tmp_path_factory):
            "-p", f"checkpoint:={ckpt}", "-p", "layout:=kinect_v1_20", "-p", f"skeleton_topic:={TOPIC}",
            "-p", "backend:=eager", "-p", f"window_frames:={WINDOW_FRAMES}", "-p", "stride_frames:=10", "-p", "body_timeout:=0.5",
            "-p", f"max_bodies:={MAX_BODIES}", "-p", "diagnostics_period:=0.5",
-           "-p", f"bank_path:={tmp / 'bank.npz'}", "-p", "top_k:=3"]
+           "-p", f"bank_dir:={tmp}", "-p", "bank_file:=bank.npz", "-p", "top_k:=3"]
     log = open(tmp / "recognizer.log", "w")
     proc = subprocess.Popen(cmd, env=ros_subprocess_env(), cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     listener = Listener()
@@ -273,9 +273,15 @@ def test_lifecycle_and_parameter_validation_in_process(tmp_path):
         assert node.diagnostics_snapshot()["state"] == "inactive"
         assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
         assert node._recognizer is None
-        # a missing checkpoint fails configure cleanly
-        node.set_parameters([Parameter("checkpoint", value=str(tmp_path / "missing.safetensors"))])
+        # the checkpoint is read-only (it takes effect only at configure) ...
+        res = node.set_parameters([Parameter("checkpoint", value=str(tmp_path / "missing.safetensors"))])[0]
+        assert not res.successful and "read-only" in res.reason
+        node.destroy_node()
+        # ... and a missing one given at start-up fails configure cleanly
+        node = RecognizerNode(context=ctx, parameter_overrides=[
+            Parameter("checkpoint", value=str(tmp_path / "missing.safetensors")), Parameter("backend", value="eager")])
         assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
+        assert "missing.safetensors" in node.configure_error
         node.destroy_node()
     finally:
         rclpy.try_shutdown(context=ctx)
