@@ -16,6 +16,11 @@ set offers: its clips belong to K classes, and their features have cluster struc
   :func:`transductive_balanced`, :func:`transductive_csls`, :func:`cluster_balanced` use it.
 * :func:`nearest_neighbour_agreement` — the ceiling diagnostic of issue 10: how often a test
   clip's nearest other test clip (other subjects when groups are given) has its class.
+* :class:`StreamingHubness` / :class:`HubAwareBank` — the streaming form of CSLS for the
+  prototype bank: each class keeps its k highest text cosines seen so far (bounded memory) and
+  the bank's pseudo-labels (eq. 6/7 step) use the corrected cosines. (A class-balanced bank is
+  not offered: the evaluation stream, sorted by name, and a live scene both come in blocks of
+  one class, which any balance constraint over a recent window would break up.)
 
 Pure NumPy, float64, deterministic (ties always go to the lower index).
 """
@@ -29,6 +34,7 @@ from typing import Any, Hashable, Sequence
 import numpy as np
 
 from .alignment import TransductiveResult, entropy, l2_normalise, softmax
+from .bank import BankResult, PrototypeBank
 
 __all__ = [
     "SinkhornResult",
@@ -44,6 +50,8 @@ __all__ = [
     "cluster_balanced",
     "NeighbourAgreement",
     "nearest_neighbour_agreement",
+    "StreamingHubness",
+    "HubAwareBank",
 ]
 
 _TIE_RTOL = 1e-9
@@ -378,3 +386,88 @@ def nearest_neighbour_agreement(features: Any, labels: Any,
     scored = int(has.sum())
     return NeighbourAgreement(float(correct.sum() / scored) if scored else None, nb, correct, scored,
                               groups is not None)
+
+
+# --------------------------------------------------------------------------- streaming CSLS
+class StreamingHubness:
+    """Running class hubness r_k of :func:`class_hubness` over a stream: per class, the ``k``
+    highest cosines observed so far (O(K k) memory, O(K k) per sample). Before any sample
+    r_k = 0 (no correction); with fewer than k samples the mean is over those seen."""
+
+    def __init__(self, num_classes: int, k: int = 10):
+        self.k = _positive_int(k, "k")
+        self.num_classes = _positive_int(num_classes, "num_classes")
+        self.reset()
+
+    def reset(self) -> None:
+        self._top = np.full((self.num_classes, self.k), -np.inf)
+        self.seen = 0
+
+    def observe(self, scores: Any) -> None:
+        """Add one sample's (K,) cosines."""
+        s = np.asarray(scores, dtype=np.float64).reshape(-1)
+        if s.shape != (self.num_classes,) or not np.all(np.isfinite(s)):
+            raise ValueError(f"expected {self.num_classes} finite cosines, got shape {s.shape}")
+        both = np.concatenate([self._top, s[:, None]], axis=1)
+        self._top = -np.sort(-both, axis=1)[:, : self.k]
+        self.seen += 1
+
+    def penalty(self) -> np.ndarray:
+        """(K,) r_k: mean of the (up to k) highest cosines seen per class; zeros before any."""
+        n = min(self.seen, self.k)
+        return self._top[:, :n].mean(axis=1) if n else np.zeros(self.num_classes)
+
+
+class HubAwareBank(PrototypeBank):
+    """:class:`~pgfa_models.bank.PrototypeBank` whose pseudo-labels come from CSLS-corrected
+    text cosines s_k - r_k / 2 (same argmax as 2 s_k - r_k; halved so entropies and
+    ``max_entropy`` stay on the cosine scale), r_k from :class:`StreamingHubness` over the
+    samples given to :meth:`update` (the current one included, as batch CSLS includes it).
+    Prototypes, memories and classification are the bank's. Pseudo-labels come from the text
+    features only; the hubness statistics are not saved with the bank and restart when the
+    class set changes. Uses the bank's pseudo-label step (``_pseudo``): a public hook there
+    (a ``pseudo_labeler`` callable) would let this live without subclassing."""
+
+    def __init__(self, text_features: Any, class_names: Sequence[str], csls_k: int = 10, **bank_kwargs: Any):
+        if bank_kwargs.get("pseudo_label_source", "text") != "text":
+            raise ValueError("HubAwareBank pseudo-labels from the text features (pseudo_label_source='text')")
+        super().__init__(text_features, class_names, **bank_kwargs)
+        self.csls_k = _positive_int(csls_k, "csls_k")
+        self._hub = StreamingHubness(self.num_classes, self.csls_k)
+        self._wn = l2_normalise(self.text_features())
+
+    def reset(self) -> None:
+        super().reset()
+        if hasattr(self, "_hub"):
+            self._hub.reset()
+
+    def set_classes(self, text_features: Any, class_names: Sequence[str]) -> None:
+        super().set_classes(text_features, class_names)
+        self._hub = StreamingHubness(self.num_classes, self.csls_k)
+        self._wn = l2_normalise(self.text_features())
+
+    def hubness(self) -> np.ndarray:
+        """(K,) the current class penalties r_k."""
+        return self._hub.penalty()
+
+    def _pseudo(self, vn: np.ndarray) -> tuple[int, float]:
+        c = self._wn @ vn - 0.5 * self._hub.penalty()
+        K = c.shape[0]
+        h = float(entropy(softmax(c))) / math.log(K) if K > 1 else 0.0
+        return int(np.argmax(c)), h
+
+    def update(self, features: Any) -> BankResult:
+        v = np.asarray(features.detach().cpu().numpy() if hasattr(features, "detach") else features, np.float64)
+        if v.ndim == 1:
+            v = v[None, :]
+        if v.ndim != 2 or v.shape[0] == 0 or v.shape[1] != self.dim or not np.all(np.isfinite(v)):
+            return super().update(v)  # empty, or the bank's own error before anything changes
+        parts = []
+        for row in v:
+            self._hub.observe(self._wn @ l2_normalise(row))
+            parts.append(super().update(row[None, :]))
+        return BankResult(labels=np.concatenate([p.labels for p in parts]),
+                          scores=np.concatenate([p.scores for p in parts]),
+                          pseudo_labels=np.concatenate([p.pseudo_labels for p in parts]),
+                          entropy=np.concatenate([p.entropy for p in parts]),
+                          accepted=np.concatenate([p.accepted for p in parts]))

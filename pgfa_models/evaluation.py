@@ -20,7 +20,9 @@ Hub-aware alternatives beside the paper (issue 10; :mod:`pgfa_models.assignment`
 * ``transductive_balanced``: the two-pass with the first pass replaced by the Sinkhorn plan
   (its rows are the soft pseudo-labels and give the entropies), eq. (8)-(11) unchanged;
 * ``cluster_balanced``: ``transductive_balanced`` on cosines averaged over mutual k nearest
-  neighbours among the test features.
+  neighbours among the test features;
+* ``bank_csls``: the bank (same stream, same options) with pseudo-labels from CSLS-corrected text
+  cosines, class hubness running over the stream (:class:`~pgfa_models.assignment.HubAwareBank`).
 
 Their options (``assign_kwargs``): ``epsilon``, ``iterations``, ``tol`` (Sinkhorn), ``csls_k``,
 ``knn_k``; defaults :data:`ASSIGN_DEFAULTS`. Every result carries hub diagnostics
@@ -46,7 +48,8 @@ from .alignment import transductive_predict
 from .bank import PrototypeBank
 
 PAPER_MODES = ("text", "transductive", "bank")
-HUB_AWARE_MODES = ("csls", "balanced", "transductive_csls", "transductive_balanced", "cluster_balanced")
+HUB_AWARE_MODES = ("csls", "balanced", "transductive_csls", "transductive_balanced", "cluster_balanced",
+                   "bank_csls")
 PREDICTION_MODES = PAPER_MODES + HUB_AWARE_MODES
 MODES = PREDICTION_MODES + ("two_stage",)
 TWO_PASS_MODES = ("transductive", "transductive_csls", "transductive_balanced", "cluster_balanced")
@@ -165,14 +168,19 @@ def predict_mode(mode: str, features: np.ndarray, text_features: np.ndarray, cla
         s = np.asarray(features, np.float64) @ np.asarray(text_features, np.float64).T
         sk = assignment.sinkhorn(s, o["epsilon"], o["iterations"], o["tol"])
         return ModePrediction(mode, assignment.balanced_labels(sk.assignment, s), _sinkhorn_facts(sk, o))
-    if mode == "bank":
-        bank = PrototypeBank(text_features, class_names, **dict(bank_kwargs or {}))
+    if mode in ("bank", "bank_csls"):
+        if mode == "bank":
+            bank = PrototypeBank(text_features, class_names, **dict(bank_kwargs or {}))
+        else:
+            bank = assignment.HubAwareBank(text_features, class_names, assign_options(assign_kwargs)["csls_k"],
+                                           **dict(bank_kwargs or {}))
         res = bank.update(features)
         return ModePrediction(mode, np.asarray(res.labels, np.int64), {
             "bank": {"capacity": bank.capacity, "min_support": bank.min_support,
                      "max_entropy": bank.max_entropy, "pseudo_label_source": bank.pseudo_label_source,
                      "max_age": bank.max_age},
-            "accepted": int(np.asarray(res.accepted).sum())})
+            "accepted": int(np.asarray(res.accepted).sum()),
+            **({"csls_k": bank.csls_k} if mode == "bank_csls" else {})})
     raise ValueError(f"unknown mode {mode!r}; known: {list(PREDICTION_MODES)}")
 
 
@@ -340,7 +348,7 @@ def run_modes(data: EvalData, modes: Sequence[str], alpha: float = 0.9, alphas: 
             extra["initial_hub"] = hub_stats(np.bincount(initial, minlength=len(data.class_names)),
                                              np.bincount(data.labels, minlength=len(data.class_names)),
                                              data.class_names)
-        elif mode == "bank":
+        elif mode in ("bank", "bank_csls"):
             extra["order"] = BANK_ORDER
         results.append(summarise(mode, p.pred, data, **extra))
     return results

@@ -234,3 +234,57 @@ def test_nearest_neighbour_agreement_excludes_the_same_group():
     assert nog.neighbour.tolist()[:2] == [1, 0]
     with pytest.raises(ValueError, match="groups"):
         nearest_neighbour_agreement(f, y, groups=["A"])
+
+
+# --------------------------------------------------------------------------- streaming CSLS bank
+def test_streaming_hubness_by_hand():
+    from pgfa_models.assignment import StreamingHubness
+
+    h = StreamingHubness(2, k=2)
+    assert h.penalty().tolist() == [0.0, 0.0]
+    h.observe([0.9, 0.1])
+    np.testing.assert_allclose(h.penalty(), [0.9, 0.1])
+    h.observe([0.5, 0.3])
+    h.observe([0.7, 0.2])
+    np.testing.assert_allclose(h.penalty(), [(0.9 + 0.7) / 2, (0.3 + 0.2) / 2])
+    with pytest.raises(ValueError, match="2 finite cosines"):
+        h.observe([0.1, 0.2, 0.3])
+    h.reset()
+    assert h.seen == 0 and h.penalty().tolist() == [0.0, 0.0]
+
+
+def _unit(deg):
+    r = np.radians(np.asarray(deg, float))
+    return np.stack([np.cos(r), np.sin(r)], -1)
+
+
+def test_hub_aware_bank_pseudo_labels_escape_the_hub_and_are_batch_split_invariant():
+    from pgfa_models.assignment import HubAwareBank
+    from pgfa_models.bank import PrototypeBank
+
+    v, w = _unit([78, 80, 82, 41, 43, 45]), _unit([80, 0])
+    names = ["hub", "other"]
+    plain = PrototypeBank(w, names, capacity=4, min_support=1).update(v)
+    assert plain.pseudo_labels.tolist() == [0] * 6  # the paper's bank feeds the hub
+    bank = HubAwareBank(w, names, csls_k=2, capacity=4, min_support=1)
+    res = bank.update(v)
+    assert res.pseudo_labels.tolist() == [0, 0, 0, 1, 1, 1]
+    assert res.labels.tolist()[-2:] == [1, 1]  # once 'other' has members, its prototype wins
+    assert bank.counts().tolist() == [3, 3]
+    split = HubAwareBank(w, names, csls_k=2, capacity=4, min_support=1)
+    a, b = split.update(v[:2]), split.update(v[2:])
+    assert np.array_equal(np.concatenate([a.labels, b.labels]), res.labels)
+    assert np.array_equal(np.concatenate([a.entropy, b.entropy]), res.entropy)
+    assert np.array_equal(split.prototypes(), bank.prototypes()) and np.array_equal(split.hubness(), bank.hubness())
+    before = bank.hubness().copy()
+    bank.predict(v)  # no state change
+    assert np.array_equal(bank.hubness(), before)
+    bank.reset()
+    assert bank.hubness().tolist() == [0.0, 0.0] and bank.counts().tolist() == [0, 0]
+    bank.set_classes(_unit([80, 0, 45]), ["hub", "other", "new"])
+    assert bank.hubness().shape == (3,)
+    with pytest.raises(ValueError, match="pseudo_label_source"):
+        HubAwareBank(w, names, pseudo_label_source="prototype")
+    with pytest.raises(ValueError, match="NaN"):
+        HubAwareBank(w, names).update(np.array([[np.nan, 0.0]]))
+    assert HubAwareBank(w, names).update(np.zeros((0, 2))).labels.shape == (0,)

@@ -127,6 +127,12 @@ def test_hub_aware_modes_are_selectable_and_match_the_assignment_functions():
                           assignment.transductive_csls(v, w, 0.5, 2).final)
     cb = predict_mode("cluster_balanced", v, w, names, assign_kwargs={"knn_k": 2})
     assert np.array_equal(cb.pred, assignment.cluster_balanced(v, w, 0.9, 2)[0].final) and cb.extra["knn_k"] == 2
+    from pgfa_models.assignment import HubAwareBank
+
+    bc = predict_mode("bank_csls", v, w, names, bank_kwargs={"capacity": 4, "min_support": 2},
+                      assign_kwargs={"csls_k": 3})
+    ref = HubAwareBank(w, names, 3, capacity=4, min_support=2).update(v)
+    assert np.array_equal(bc.pred, ref.labels) and bc.extra["csls_k"] == 3 and bc.extra["bank"]["capacity"] == 4
     # the paper's modes are untouched by the options
     assert np.array_equal(predict_mode("transductive", v, w, names, 0.9, assign_kwargs={"epsilon": 9}).pred,
                           transductive_predict(v, w, 0.9).final)
@@ -200,6 +206,7 @@ def test_evaluate_runs_hub_aware_modes_and_reports_the_ceiling_with_groups(tiny_
     clips, cat = _Clips(), _Catalog()
     target = EvalClasses("toy/U", "toy", 4, (3, 2))
     modes = ["text", "transductive", *HUB_AWARE_MODES]
+    assert "bank_csls" in modes
     rep = evaluate(tiny_checkpoint, target, cat, lambda meta: clips, modes, alpha=0.5,
                    assign_kwargs={"csls_k": 2, "knn_k": 2}, groups=lambda name: int(name[1:]) % 2)
     assert [r["mode"] for r in rep["results"]] == modes

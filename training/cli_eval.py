@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", required=True, help="split name, e.g. utd_mhad/U1")
     p.add_argument("--modes", default="text,transductive,bank",
                    help="comma-separated: text, transductive, bank, two_stage (the paper's) and the hub-aware "
-                   "csls, balanced, transductive_csls, transductive_balanced, cluster_balanced")
+                   "csls, balanced, transductive_csls, transductive_balanced, cluster_balanced, bank_csls")
     p.add_argument("--assign-options", default="",
                    help="hub-aware mode options, e.g. epsilon=0.05,iterations=1000,tol=1e-6,csls_k=10,knn_k=5")
     p.add_argument("--group-pattern", default=None,
