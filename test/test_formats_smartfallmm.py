@@ -134,3 +134,20 @@ def test_metres_match_the_live_driver_form(smartfall_dir):
     shin = np.median(np.linalg.norm(y[:, 13] - y[:, 14], axis=-1))
     assert 0.25 < shoulder < 0.4 and 0.3 < shin < 0.45
     assert Counter(np.sign(y[:, 0, 2]).tolist()) == {1.0: len(y)}
+
+
+def test_walking_cadence_agrees_with_30_fps(smartfall_dir):
+    """No timestamps in the CSVs; at the assumed 30 fps the walking trials (A08) step at a
+    plausible 1.5 steps/s (20 frames per step; it would be 0.75 at 15 fps)."""
+    from gait_helpers import step_period_frames
+
+    from pgfa_models.formats import SMARTFALL_FPS
+
+    periods = []
+    for r in scan_smartfallmm(smartfall_dir):
+        if r.activity == 8:
+            p = step_period_frames(map_to_ntu(read_smartfallmm(r.path), "azure_kinect_32"))
+            if p:
+                periods.append(p)
+    assert len(periods) >= 30
+    assert 1.3 <= SMARTFALL_FPS / float(np.median(periods)) <= 2.2

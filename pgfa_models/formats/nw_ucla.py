@@ -23,12 +23,13 @@ NW_UCLA_CLASSES: tuple[str, ...] = (
     "pick up with one hand", "pick up with two hands", "drop trash", "walk around",
     "sit down", "stand up", "donning", "doffing", "throw", "carry",
 )
-# No timestamps in the files, and *not* the 30 fps of a Kinect v1: on the 42 walking (a04)
-# sequences of >= 40 frames, one step takes a median 8 frames (IQR 7-12), i.e. 3.75 steps/s at
-# 30 fps (a sprint, not a walk), and the walkers' speed would be 1.5 m/s in a small room. At a
-# typical 1.5-2.2 steps/s that is 12-18 frames/s; the same estimator gives 1.76 steps/s on the
-# Bandai walks at their known 30 fps (test/test_formats_nw_ucla.py). Best estimate: 15 fps.
-NW_UCLA_FPS = 15.0
+# No timestamps in the files, and *not* the 30 fps of a Kinect v1. On the walking (a04) sequences
+# one step takes a median 8 frames (ankle separation; 42 sequences) and one stride of a foot 14
+# frames (ankle speed; 73 ankles): 3.75-4.3 steps/s at 30 fps, a sprint's cadence, not a walk's.
+# The same two estimators give 1.76 steps/s on the Bandai walks at their known 30 fps. At a
+# typical 1.8 steps/s this copy runs at 12.6-14.4 frames/s (11-16 for 1.6-2.2 steps/s); the
+# walkers' speed, 1.5 m/s if 30 fps, becomes 0.7 m/s, plausible in a small room. Estimate: 14 fps.
+NW_UCLA_FPS = 14.0
 
 _NAME_RE = re.compile(r"^a(\d+)_s(\d+)_e(\d+)_v(\d+)\.json$", re.IGNORECASE)
 
