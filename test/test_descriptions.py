@@ -1,4 +1,5 @@
-"""Validate the action-description YAML files in training/descriptions/."""
+"""Validate the action descriptions: the YAML files in training/descriptions/ (NTU, PKU-MMD) and
+the catalogue datasets that training.descriptions reads from config/classes.yaml."""
 from pathlib import Path
 
 import pytest
@@ -6,7 +7,8 @@ import yaml
 
 DESC_DIR = Path(__file__).resolve().parents[1] / "training" / "descriptions"
 
-EXPECTED_COUNTS = {"utd_mhad": 27, "pku_mmd": 51, "ntu120": 120}
+EXPECTED_COUNTS = {"pku_mmd": 51, "ntu120": 120}
+CATALOG_COUNTS = {"utd_mhad": 27, "nw_ucla": 10, "smartfallmm": 14, "bandai": 17}
 
 # The 27 UTD-MHAD action names, in dataset order (../shared/data/README.md table).
 UTD_NAMES = [
@@ -70,8 +72,31 @@ def test_description_file(name):
 
 
 def test_utd_names_match_dataset_table():
-    data = _load("utd_mhad")
-    assert [c["name"] for c in data["classes"]] == UTD_NAMES
+    from training.descriptions import class_names
+
+    assert class_names("utd_mhad") == UTD_NAMES
+
+
+@pytest.mark.parametrize("dataset", sorted(CATALOG_COUNTS))
+def test_catalogue_dataset_descriptions(dataset):
+    """The same checks as for a file, on the texts load_class_texts takes from the catalogue."""
+    from training.descriptions import load_class_texts, load_descriptions
+
+    texts = load_class_texts(dataset)
+    assert len(texts) == CATALOG_COUNTS[dataset]
+    assert [t.id for t in texts] == list(range(len(texts)))
+    names = [t.name for t in texts]
+    assert len(set(names)) == len(names), "class names must be unique"
+    for t in texts:
+        for kind in ("name", "complete", "skeleton"):
+            assert t.text(kind).strip(), f"{dataset} id {t.id}: empty {kind}"
+        assert len(t.skeleton.split()) < 100, f"{dataset} id {t.id} ({t.name}): skeleton too long"
+    assert load_descriptions(dataset, "name+complete", [0]) == [f"{texts[0].name}. {texts[0].complete}"]
+
+
+def test_utd_description_file_is_gone():
+    """One place: the UTD-MHAD texts live in config/classes.yaml, not in a second file."""
+    assert not (DESC_DIR / "utd_mhad.yaml").exists()
 
 
 PKU_NAMES = [
