@@ -62,14 +62,18 @@ KINECT_V1_SDK_20_JOINTS: tuple[str, ...] = (
     "right_ankle", "right_foot",
 )
 
-# The 22 channel-bearing joints of the Bandai Namco Research Motiondataset-1 BVH rig, in file
-# order (pgfa_models.formats.bvh.read_bandai_bvh returns them in this order, matched by name).
+# Bandai Namco Research Motiondataset-1 BVH rig: its 22 channel-bearing joints in file order, then
+# 3 sites that pgfa_models.formats.bvh.read_bandai_bvh derives by forward kinematics because the
+# rig's end sites are empty: HeadCentre continues the head bone (Neck -> Head) by twice its length,
+# Palm_* continue the forearm by a third of its length, each turning with the head's / hand's own
+# rotation (so a nod or a bent wrist moves them). The reader returns this order, matched by name.
 BANDAI_BVH_JOINTS: tuple[str, ...] = (
     "joint_Root", "Hips", "Spine", "Chest", "Neck", "Head",
     "Shoulder_L", "UpperArm_L", "LowerArm_L", "Hand_L",
     "Shoulder_R", "UpperArm_R", "LowerArm_R", "Hand_R",
     "UpperLeg_L", "LowerLeg_L", "Foot_L", "Toes_L",
     "UpperLeg_R", "LowerLeg_R", "Foot_R", "Toes_R",
+    "HeadCentre", "Palm_L", "Palm_R",
 )
 
 # A mapping entry is {source_joint: weight}; weights of one NTU joint sum to 1.
@@ -186,24 +190,21 @@ _KINECT_V1_SDK_TABLE: list[_Entry | int] = [
 # are the shoulder joints (Shoulder_* start the clavicles), Hand_* sit at the wrist (forearm
 # 22.3 cm, no hand segment), Foot_* are the ankles and Toes_* the balls of the feet.
 # - spine shoulder = Neck (41 cm above Hips, at shoulder height; Kinect v1 shoulder centre 41 cm);
-# - neck = Head (the top of the neck); head = Head + 2 (Head - Neck), 19 cm above the neck base
-#   as Kinect's head centre is above its shoulder centre (hips -> head 0.60 m; Kinect v1 and
-#   Azure both measure 0.59 m). The rig's head rotation is not used (no head end site);
+# - neck = Head (the top of the neck); head = HeadCentre, 19 cm above the neck base as Kinect's
+#   head centre is above its shoulder centre (hips -> head 0.59 m; Kinect v1 0.58-0.59, Azure 0.59-0.61);
 # - spine mid = mid(Spine, Chest), halfway up the torso as NTU's is;
-# - hand = wrist + 1/3 (wrist - elbow), 7.4 cm past the wrist (Kinect v1 wrist->hand 7-8 cm);
+# - hand = Palm_*, 7.4 cm past the wrist (Kinect v1 wrist -> hand 7-8 cm);
 # - hand tips and thumbs = the hand (the rule for every source lacking them).
 # Axes: the BVH world is y up, metres after read_bandai_bvh, and the actor mostly starts facing +z
 # (129 of 174 takes) with _L at +x; a 180-degree turn about y makes that pose face the sensor as
 # NTU subjects do (-z), right side at +x. det +1, so left/right are kept.
-_BANDAI_HAND_L = {9: 4.0 / 3.0, 8: -1.0 / 3.0}
-_BANDAI_HAND_R = {13: 4.0 / 3.0, 12: -1.0 / 3.0}
 _BANDAI_TABLE: list[_Entry | int] = [
-    1, mid(2, 3), 5, {5: 3.0, 4: -2.0},
-    7, 8, 9, _BANDAI_HAND_L,
-    11, 12, 13, _BANDAI_HAND_R,
+    1, mid(2, 3), 5, 22,
+    7, 8, 9, 23,
+    11, 12, 13, 24,
     14, 15, 16, 17,
     18, 19, 20, 21,
-    4, _BANDAI_HAND_L, _BANDAI_HAND_L, _BANDAI_HAND_R, _BANDAI_HAND_R,
+    4, 23, 23, 24, 24,
 ]
 TURN_Y_AXES = np.diag([-1.0, 1.0, -1.0])
 LAYOUTS: dict[str, Layout] = {

@@ -49,6 +49,17 @@ def test_fk_two_joint_chain_known_answers():
     np.testing.assert_allclose(bvh.positions()[0], [[0, 0, 0], [0, 0.1, 0]], atol=1e-12)
 
 
+def test_extra_sites_follow_the_joint_rotation():
+    bvh = _chain(["0 0 0 0 0 0 0 0 0", "1 2 3 90 0 0 0 0 0", "0 0 0 0 0 0 -90 0 0"])
+    with_end = bvh.positions(1.0, end_sites=True)
+    extra = bvh.positions(1.0, extra_sites={"B": (0.0, 5.0, 0.0), "A": (0.0, 0.0, 1.0)})
+    assert extra.shape == (3, 4, 3)
+    np.testing.assert_allclose(extra[:, 2], with_end[:, 2], atol=1e-9)  # same as the End Site
+    np.testing.assert_allclose(extra[1, 3], [1, 2, 4], atol=1e-9)       # z axis kept by Rz
+    with pytest.raises(KeyError, match="unknown joint 'C'"):
+        bvh.positions(extra_sites={"C": (1.0, 0.0, 0.0)})
+
+
 def test_rotation_order_is_read_from_the_file():
     row = ["0 0 0 0 0 0 90 90 0"]
     zxy = _chain(row, "Zrotation Xrotation Yrotation").positions(1.0, end_sites=True)[0, 2]
@@ -155,7 +166,7 @@ def test_every_take_is_30_fps(bandai_dir):
 def test_real_fk_keeps_bone_lengths_and_units(bandai_dir):
     bvh = read_bvh(bandai_dir / "data" / "dataset-1_walk_normal_001.bvh")
     assert bvh.num_frames == 195 and bvh.fps == pytest.approx(30.0, rel=1e-5)
-    assert bvh.names() == BANDAI_BVH_JOINTS
+    assert bvh.names() == BANDAI_BVH_JOINTS[:22]
     assert {j.channels for j in bvh.joints if not j.end_site} == {
         ("Xposition", "Yposition", "Zposition", "Zrotation", "Xrotation", "Yrotation")}
     p = bvh.positions(end_sites=True)
@@ -164,8 +175,14 @@ def test_real_fk_keeps_bone_lengths_and_units(bandai_dir):
             length = np.linalg.norm(p[:, k] - p[:, j.parent], axis=-1)
             np.testing.assert_allclose(length, np.linalg.norm(j.offset) / 100.0, atol=1e-6)
     x = read_bandai_bvh(bandai_dir / "data" / "dataset-1_walk_normal_001.bvh")
-    assert x.dtype == np.float32 and x.shape == (195, 22, 3)
     i = BANDAI_BVH_JOINTS.index
+    assert x.dtype == np.float32 and x.shape == (195, 25, 3)
+    np.testing.assert_allclose(x[:, :22], bvh.positions(), atol=1e-5)
+    # derived sites continue the head bone (x2) and the forearm (x1/3) and turn with the joint
+    head_len = np.linalg.norm(x[:, i("HeadCentre")] - x[:, i("Head")], axis=-1)
+    palm_len = np.linalg.norm(x[:, i("Palm_R")] - x[:, i("Hand_R")], axis=-1)
+    np.testing.assert_allclose(head_len, 0.1291, atol=2e-4)
+    np.testing.assert_allclose(palm_len, 0.0743, atol=2e-4)
     assert 0.85 < np.median(x[:, i("Hips"), 1]) < 1.0                   # hips ~0.9 m up, metres
     assert 0.38 < np.median(x[:, i("Head"), 1] - x[:, i("Hips"), 1]) < 0.55
 

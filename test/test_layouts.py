@@ -138,11 +138,10 @@ def test_nw_ucla_real_data_through_both_kinect_v1_tables(nwucla_dir):
 
 def test_bandai_table_derived_joints():
     lay = LAYOUTS["bandai_bvh"]
-    assert lay.joint_names == BANDAI_BVH_JOINTS and lay.num_joints == 22
-    y = _unflip(map_to_ntu(_one_hot_coords(22), lay)[0], lay)[:, 0]
-    hand_l, hand_r = 9 + (9 - 8) / 3, 13 + (13 - 12) / 3
-    np.testing.assert_allclose(y, [1, 2.5, 5, 5 + 2 * (5 - 4), 7, 8, 9, hand_l, 11, 12, 13, hand_r,
-                                   14, 15, 16, 17, 18, 19, 20, 21, 4, hand_l, hand_l, hand_r, hand_r])
+    assert lay.joint_names == BANDAI_BVH_JOINTS and lay.num_joints == 25
+    y = _unflip(map_to_ntu(_one_hot_coords(25), lay)[0], lay)[:, 0]
+    np.testing.assert_allclose(y, [1, 2.5, 5, 22, 7, 8, 9, 23, 11, 12, 13, 24,
+                                   14, 15, 16, 17, 18, 19, 20, 21, 4, 23, 23, 24, 24])
     assert not lay.used[:, 0].any() and not lay.used[:, [6, 10]].any()  # root, clavicle starts
     np.testing.assert_allclose(lay.axes, np.diag([-1.0, 1.0, -1.0]))  # turn about y, no mirror
 
@@ -153,5 +152,6 @@ def test_bandai_real_proportions_close_to_kinect(bandai_dir):
     y = map_to_ntu(read_bandai_bvh(bandai_dir / "data" / "dataset-1_bow_normal_001.bvh"), "bandai_bvh")
     d = lambda a, b: float(np.median(np.linalg.norm(y[:, a] - y[:, b], axis=-1)))  # noqa: E731
     assert 0.55 < d(0, 3) < 0.65 and 0.38 < d(0, 20) < 0.44
-    assert 0.06 < d(6, 7) < 0.09 and d(7, 21) == 0.0
+    assert d(6, 7) == pytest.approx(0.0743, abs=1e-3) and d(7, 21) == 0.0
+    assert d(2, 3) == pytest.approx(0.129, abs=1e-3)  # twice the 6.46 cm head bone
     assert (y[:, 3, 1] > y[:, 2, 1]).mean() > 0.9 and (y[:, 2, 1] > y[:, 20, 1]).mean() > 0.9

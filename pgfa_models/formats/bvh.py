@@ -64,9 +64,11 @@ class Bvh:
     def names(self, end_sites: bool = False) -> tuple[str, ...]:
         return tuple(j.name for j in self.joints if end_sites or not j.end_site)
 
-    def positions(self, unit_scale: float = CM_TO_M, end_sites: bool = False) -> np.ndarray:
+    def positions(self, unit_scale: float = CM_TO_M, end_sites: bool = False,
+                  extra_sites: dict[str, tuple[float, float, float]] | None = None) -> np.ndarray:
         """World joint positions (T, J, 3), float64, scaled by ``unit_scale`` (file unit -> m)."""
-        return forward_kinematics(self, unit_scale=unit_scale, end_sites=end_sites)
+        return forward_kinematics(self, unit_scale=unit_scale, end_sites=end_sites,
+                                  extra_sites=extra_sites)
 
 
 class BvhError(ValueError):
@@ -87,8 +89,14 @@ def _axis_rotations(axis: int, deg: np.ndarray) -> np.ndarray:
     return r
 
 
-def forward_kinematics(bvh: Bvh, unit_scale: float = CM_TO_M, end_sites: bool = False) -> np.ndarray:
-    """Joint world positions (T, J, 3) for every frame at once (one loop over joints only)."""
+def forward_kinematics(bvh: Bvh, unit_scale: float = CM_TO_M, end_sites: bool = False,
+                       extra_sites: dict[str, tuple[float, float, float]] | None = None) -> np.ndarray:
+    """Joint world positions (T, J, 3) for every frame at once (one loop over joints only).
+
+    ``extra_sites`` = {joint name: offset in that joint's frame (file units)} appends one virtual
+    site per entry, in the given order, moving with the joint's own rotation, the way an End
+    Site would (for rigs whose end sites are empty).
+    """
     t = bvh.num_frames
     n = len(bvh.joints)
     rot = np.empty((n, t, 3, 3))
@@ -111,7 +119,14 @@ def forward_kinematics(bvh: Bvh, unit_scale: float = CM_TO_M, end_sites: bool = 
             pos[k] = pos[jt.parent] + np.einsum("tij,tj->ti", pr, local_t)
             rot[k] = pr @ local_r if local_r is not None else pr
     keep = [k for k, jt in enumerate(bvh.joints) if end_sites or not jt.end_site]
-    return np.ascontiguousarray(pos[keep].transpose(1, 0, 2)) * float(unit_scale)
+    out = [pos[keep]]
+    names = [jt.name for jt in bvh.joints]
+    for name, offset in (extra_sites or {}).items():
+        if name not in names:
+            raise KeyError(f"extra site on unknown joint {name!r}; joints: {names}")
+        k = names.index(name)
+        out.append((pos[k] + rot[k] @ np.asarray(offset, dtype=np.float64))[None])
+    return np.ascontiguousarray(np.concatenate(out).transpose(1, 0, 2)) * float(unit_scale)
 
 
 def parse_bvh(text: str, source: str = "<string>") -> Bvh:
@@ -225,21 +240,34 @@ def read_bvh(path: str | Path) -> Bvh:
 _BANDAI_NAME_RE = re.compile(r"^dataset-1_(?P<content>[a-z-]+)_(?P<style>[a-z-]+)_(?P<take>\d+)\.json$")
 
 
+_BANDAI_RIG = BANDAI_BVH_JOINTS[:22]
+# derived site -> (joint it hangs from, length as a multiple of that joint's own bone): the site
+# continues the bone into the joint (head top / palm), turning with the joint's rotation.
+_BANDAI_SITES = {"HeadCentre": ("Head", 2.0), "Palm_L": ("Hand_L", 1.0 / 3.0),
+                 "Palm_R": ("Hand_R", 1.0 / 3.0)}
+assert tuple(_BANDAI_SITES) == BANDAI_BVH_JOINTS[22:]
+
+
 def read_bandai_bvh(path: str | Path, unit_scale: float = CM_TO_M) -> np.ndarray:
-    """Joint positions (T, 22, 3) float32 in metres, y up, in ``BANDAI_BVH_JOINTS`` order.
+    """Joint positions (T, 25, 3) float32 in metres, y up, in ``BANDAI_BVH_JOINTS`` order:
+    the rig's 22 joints, then the derived head centre and palms (see ``layouts``).
 
     Joints are matched by name, so a file with another joint order still lands in the layout's
     order; a file lacking one of the rig's joints is an error naming them.
     """
     bvh = read_bvh(path)
     names = bvh.names()
-    missing = [n for n in BANDAI_BVH_JOINTS if n not in names]
+    missing = [n for n in _BANDAI_RIG if n not in names]
     if missing:
         raise BvhError(f"{path}: not the Bandai Namco rig; missing joints {missing}")
     if bvh.num_frames == 0:
         raise BvhError(f"{path}: no frames")
-    pos = bvh.positions(unit_scale=unit_scale)
-    idx = [names.index(n) for n in BANDAI_BVH_JOINTS]
+    by_name = {j.name: j for j in bvh.joints}
+    sites = {}
+    for joint, k in _BANDAI_SITES.values():
+        sites[joint] = tuple(k * v for v in by_name[joint].offset)
+    pos = bvh.positions(unit_scale=unit_scale, extra_sites=sites)
+    idx = [names.index(n) for n in _BANDAI_RIG] + list(range(len(names), len(names) + len(sites)))
     return np.ascontiguousarray(pos[:, idx], dtype=np.float32)
 
 
