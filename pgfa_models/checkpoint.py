@@ -19,12 +19,24 @@ import torch
 
 from .config import ConfigError, from_dict, to_dict
 from .fileio import atomic_output
-from .model import EncoderConfig, SkeletonTextModel
+from .model import ENCODERS, EncoderConfig, SkeletonTextModel
 
 FORMAT_NAME = "pgfa_ros.checkpoint"
 FORMAT_VERSION = 1
 MAX_FILE_BYTES = 512 * 1024 * 1024
 MAX_HEADER_BYTES = 16 * 1024 * 1024
+
+# Bounds on the metadata, checked before anything is built from it: generous for any real
+# model (the default is text_dim 384/768, hidden 16/64, M 1-2), small enough that a hostile
+# header cannot make the loader allocate without limit.
+MAX_TEXT_DIM = 8192
+MAX_LABELS = 10_000
+MAX_STRING = 10_000          # one label / description / text model name
+MAX_TEXT_MODEL = 256
+MAX_NESTING = 32             # JSON depth of extra / preprocess values
+MAX_PREPROCESS_KEYS = 256
+ENCODER_BOUNDS = {"in_channels": (1, 64), "hidden_channels": (1, 1024), "out_dim": (1, 8192),
+                  "num_person": (1, 16), "num_frames": (2, 10_000)}
 
 PathLike = Union[str, os.PathLike]
 
@@ -113,8 +125,8 @@ def _read_header(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
         fh.seek(8)
         raw = fh.read(n)
     try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        header = _loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise CheckpointError(f"{path}: corrupt checkpoint (header is not valid JSON)") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path}: corrupt checkpoint (header is not a JSON object)")
@@ -138,20 +150,150 @@ def _read_header(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
     return header, metadata
 
 
-def _parse_meta(path: Path, text: str) -> CheckpointMeta:
+class _Bad(Exception):
+    """A metadata field failed validation: (field, why)."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"non-finite number {name}")
+
+
+def _loads(text: str) -> Any:
+    """json.loads without NaN/Infinity and without a RecursionError on deep nesting."""
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _int_in(field: str, v: Any, lo: int, hi: int) -> None:
+    if not _is_int(v):
+        raise _Bad(field, f"expected an integer, got {type(v).__name__} {_short(v)}")
+    if not lo <= v <= hi:
+        raise _Bad(field, f"{v} is out of range [{lo}, {hi}]")
+
+
+def _string(field: str, v: Any, limit: int = MAX_STRING, empty: bool = True) -> None:
+    if not isinstance(v, str):
+        raise _Bad(field, f"expected a string, got {type(v).__name__} {_short(v)}")
+    if len(v) > limit:
+        raise _Bad(field, f"string of {len(v)} characters, over the {limit} limit")
+    if not empty and not v:
+        raise _Bad(field, "must not be empty")
+
+
+def _short(v: Any) -> str:
+    r = repr(v)
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
+def _plain(field: str, v: Any, depth: int = 0) -> None:
+    """JSON data of bounded depth (what json produced, so only the depth can be hostile)."""
+    if depth > MAX_NESTING:
+        raise _Bad(field, f"nested deeper than {MAX_NESTING} levels")
+    if isinstance(v, dict):
+        for k, x in v.items():
+            _plain(f"{field}.{k}", x, depth + 1)
+    elif isinstance(v, list):
+        for i, x in enumerate(v):
+            _plain(f"{field}[{i}]", x, depth + 1)
+
+
+def _check_encoder(v: Any) -> None:
+    if not isinstance(v, dict):
+        raise _Bad("encoder", f"expected a mapping, got {type(v).__name__} {_short(v)}")
+    known = {f for f in EncoderConfig.__dataclass_fields__}
+    unknown = sorted(str(k) for k in v if k not in known)
+    if unknown:
+        raise _Bad("encoder", f"unknown key(s) {unknown}")
+    if "name" in v and v["name"] not in ENCODERS:
+        raise _Bad("encoder.name", f"expected one of {ENCODERS}, got {_short(v['name'])}")
+    for name, (lo, hi) in ENCODER_BOUNDS.items():
+        if name in v and not (name == "hidden_channels" and v[name] is None):
+            _int_in(f"encoder.{name}", v[name], lo, hi)
+    if "dropout" in v:
+        d = v["dropout"]
+        if isinstance(d, bool) or not isinstance(d, (int, float)) or not (0.0 <= d < 1.0):
+            raise _Bad("encoder.dropout", f"expected a number in [0, 1), got {_short(d)}")
+    if "edge_importance" in v and not isinstance(v["edge_importance"], bool):
+        raise _Bad("encoder.edge_importance", f"expected true/false, got {_short(v['edge_importance'])}")
+
+
+def validate_meta_dict(data: Any) -> None:
+    """Type-check and bound every field of decoded checkpoint metadata; :class:`_Bad` names the
+    first field that fails. Runs before any dataclass, tensor or model is built from it."""
+    if not isinstance(data, dict):
+        raise _Bad("metadata", f"expected a JSON object, got {type(data).__name__}")
+    known = set(CheckpointMeta.__dataclass_fields__)
+    unknown = sorted(str(k) for k in data if k not in known)
+    if unknown:
+        raise _Bad("metadata", f"unknown key(s) {unknown}")
+    for name in ("text_model", "text_dim", "labels"):
+        if name not in data:
+            raise _Bad(name, "missing")
+    _string("text_model", data["text_model"], MAX_TEXT_MODEL, empty=False)
+    if any(ord(c) < 32 for c in data["text_model"]):
+        raise _Bad("text_model", "contains control characters")
+    _int_in("text_dim", data["text_dim"], 1, MAX_TEXT_DIM)
+    labels = data["labels"]
+    if not isinstance(labels, list):
+        raise _Bad("labels", f"expected a list of strings, got {type(labels).__name__} {_short(labels)}")
+    if len(labels) > MAX_LABELS:
+        raise _Bad("labels", f"{len(labels)} labels, over the {MAX_LABELS} limit")
+    for i, lab in enumerate(labels):
+        _string(f"labels[{i}]", lab)
+    if "encoder" in data:
+        _check_encoder(data["encoder"])
+    pre = data.get("preprocess", {})
+    if not isinstance(pre, dict):
+        raise _Bad("preprocess", f"expected a mapping, got {type(pre).__name__} {_short(pre)}")
+    if len(pre) > MAX_PREPROCESS_KEYS:
+        raise _Bad("preprocess", f"{len(pre)} keys, over the {MAX_PREPROCESS_KEYS} limit")
+    _plain("preprocess", pre)
+    desc = data.get("descriptions")
+    if desc is not None:
+        if not isinstance(desc, dict):
+            raise _Bad("descriptions", f"expected a mapping or null, got {type(desc).__name__} {_short(desc)}")
+        if len(desc) > MAX_LABELS:
+            raise _Bad("descriptions", f"{len(desc)} entries, over the {MAX_LABELS} limit")
+        for k, x in desc.items():
+            _string(f"descriptions[{k!r}]", x)
+    num_person = data.get("num_person")
+    if num_person is not None:
+        _int_in("num_person", num_person, *ENCODER_BOUNDS["num_person"])
+        enc_np = (data.get("encoder") or {}).get("num_person", EncoderConfig.num_person)
+        if num_person != enc_np:
+            raise _Bad("num_person", f"{num_person} != encoder.num_person {enc_np}")
+    extra = data.get("extra", {})
+    if not isinstance(extra, dict):
+        raise _Bad("extra", f"expected a mapping, got {type(extra).__name__} {_short(extra)}")
+    _plain("extra", extra)
+
+
+def _parse_meta(path: Path, text: Any) -> CheckpointMeta:
+    if not isinstance(text, str):
+        raise CheckpointError(f"{path}: checkpoint metadata is not a JSON string")
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
+        data = _loads(text)
+    except (ValueError, RecursionError):
         raise CheckpointError(f"{path}: checkpoint metadata is not valid JSON") from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: checkpoint metadata is not a JSON object")
     version = data.get("format_version")
-    if version != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: unsupported checkpoint format_version {version!r} "
+    if version != FORMAT_VERSION or not _is_int(version):
+        raise CheckpointError(f"{path}: unsupported checkpoint format_version {_short(version)} "
                               f"(this build reads {FORMAT_VERSION})")
     try:
+        validate_meta_dict(data)
+    except _Bad as bad:
+        field_name, why = bad.args
+        raise CheckpointError(f"{path}: invalid checkpoint metadata field {field_name!r}: {why}") from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: invalid checkpoint metadata: nested too deeply") from None
+    try:
         return from_dict(CheckpointMeta, data, "checkpoint metadata")
-    except (ConfigError, ValueError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - validated above; anything left is still a bad file
         raise CheckpointError(f"{path}: invalid checkpoint metadata: {exc}") from None
 
 
@@ -175,8 +317,14 @@ def load_model(path: PathLike, device: Union[str, torch.device] = "cpu") -> tupl
     """Rebuild the model described by the checkpoint, load its weights, return it in eval mode."""
     path = Path(path)
     state, meta = load_checkpoint(path)
-    model = SkeletonTextModel(meta.encoder, meta.text_dim)
-    expected = model.state_dict()
+    try:
+        # shapes first, on the meta device (no memory): the real model is built only when the
+        # file actually holds its weights, so metadata alone can never size an allocation
+        with torch.device("meta"):
+            expected = SkeletonTextModel(meta.encoder, meta.text_dim).state_dict()
+    except (RuntimeError, ValueError, TypeError, MemoryError) as exc:
+        raise CheckpointError(f"{path}: cannot build the model its metadata describes: "
+                              f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
@@ -190,6 +338,7 @@ def load_model(path: PathLike, device: Union[str, torch.device] = "cpu") -> tupl
         if state[key].dtype != ref.dtype:
             raise CheckpointError(f"{path}: dtype mismatch for {key}: file {state[key].dtype}, "
                                   f"model {ref.dtype}")
+    model = SkeletonTextModel(meta.encoder, meta.text_dim)
     model.load_state_dict(state, strict=True)
     return model.to(device).eval(), meta
 

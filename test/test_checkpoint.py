@@ -175,3 +175,167 @@ def test_header_length_with_pickle_like_first_byte_loads(saved, tmp_path):
         pytest.fail("could not produce a header length with low byte 0x80")
     state, meta = load_checkpoint(path)
     assert meta.extra["pad"] == " " * pad and state
+
+
+# ------------------------------------------------------------------ hostile headers (issue 13)
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A small valid checkpoint (fast to load many times) and its raw parts."""
+    torch.manual_seed(1)
+    enc = EncoderConfig(hidden_channels=4, out_dim=8)
+    model = SkeletonTextModel(enc, text_dim=8)
+    path = tmp_path_factory.mktemp("tiny") / "tiny.safetensors"
+    save_checkpoint(path, model, CheckpointMeta(text_model="all-MiniLM-L6-v2", text_dim=8,
+                                                labels=["wave", "sit"], encoder=enc,
+                                                descriptions={"wave": "an arm sways"}))
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    return path, header, raw[8 + n:]
+
+
+def _raw_file(path, header, data, meta_text=None):
+    header = json.loads(json.dumps(header))
+    if meta_text is not None:
+        header["__metadata__"]["pgfa_meta"] = meta_text
+    blob = json.dumps(header).encode()
+    path.write_bytes(len(blob).to_bytes(8, "little") + blob + data)
+    return path
+
+
+def _set(meta, dotted, value):
+    *parents, last = dotted.split(".")
+    d = meta
+    for p in parents:
+        d = d.setdefault(p, {})
+    if value is _DELETE:
+        d.pop(last, None)
+    elif last.startswith("labels[") or last.endswith("]"):
+        d[last.split("[")[0]][int(last.split("[")[1][:-1])] = value
+    else:
+        d[last] = value
+
+
+_DELETE = object()
+_WRONG_TYPES = ["16", 1.5, True, None, [], {}, [[1]], {"a": {"b": 1}}]
+_BAD_INTS = [-1, 0, 10**6, 10**12, 2**64, -(2**63)] + _WRONG_TYPES
+HOSTILE = (
+    [("text_dim", v) for v in _BAD_INTS]
+    + [(f"encoder.{f}", v) for f in ("in_channels", "out_dim", "num_person", "num_frames") for v in _BAD_INTS]
+    + [("encoder.hidden_channels", v) for v in _BAD_INTS]   # None is valid but does not fit the weights
+    + [("num_person", v) for v in _BAD_INTS if v is not None]
+    + [("encoder.dropout", v) for v in (-0.1, 1.0, 5, "0", True, None, [], {})]
+    + [("encoder.edge_importance", v) for v in (1, 0, "true", None, [], {})]
+    + [("encoder.name", v) for v in ("resnet", "", 5, None, [], {})]
+    + [("encoder", v) for v in ("stgcn", 5, [], None, {"surprise": 1})]
+    + [("text_model", v) for v in ("", "\x00evil", "x" * 1000, 5, None, [], {})]
+    + [("labels", v) for v in ("wave", 5, None, {}, ["x"] * 20_000, [["wave"]])]
+    + [("labels[0]", v) for v in (5, None, [], {}, "x" * 20_000)]
+    + [("descriptions", v) for v in ("wave", 5, [], {"wave": 5}, {"wave": ["a"]})]
+    + [("preprocess", v) for v in ("fast", 5, [], None, {f"k{i}": i for i in range(300)})]
+    + [("extra", v) for v in ("x", 5, [], None)]
+    + [("format_version", v) for v in (2, 0, "1", 1.0, True, None)]
+    + [(f, _DELETE) for f in ("text_model", "text_dim", "labels", "format_version", "encoder")]
+    + [("surprise", 1)]
+)
+
+
+def _deep(depth):
+    v = 1
+    for _ in range(depth):
+        v = [v]
+    return v
+
+
+@pytest.mark.parametrize("field,value", HOSTILE, ids=lambda x: repr(x)[:30])
+def test_hostile_metadata_field_is_a_checkpoint_error(tiny, tmp_path, field, value):
+    path, header, data = tiny
+    meta = json.loads(header["__metadata__"]["pgfa_meta"])
+    _set(meta, field, value)
+    bad = _raw_file(tmp_path / "bad.safetensors", header, data, json.dumps(meta))
+    with pytest.raises(CheckpointError) as err:
+        load_model(bad)
+    msg = str(err.value)
+    assert "\n" not in msg and str(bad) in msg
+    top = field.split(".")[0].split("[")[0]
+    if value is not _DELETE and top not in ("format_version", "surprise", "encoder"):
+        assert repr(field.split(".")[-1].split("[")[0])[1:-1] in msg, msg  # names the field
+
+
+@pytest.mark.parametrize("meta_text", [
+    "not json", "[1, 2]", "5", '"a string"', "", '{"text_dim":', "NaN", '{"text_dim": Infinity}',
+    "[" * 100_000 + "]" * 100_000, '{"extra": ' + json.dumps(_deep(40)) + "}",
+], ids=range(10))
+def test_hostile_metadata_text_is_a_checkpoint_error(tiny, tmp_path, meta_text):
+    path, header, data = tiny
+    if meta_text.startswith('{"extra": '):  # a valid document except for its nesting depth
+        meta = json.loads(header["__metadata__"]["pgfa_meta"])
+        meta["extra"] = _deep(40)
+        meta_text = json.dumps(meta)
+    bad = _raw_file(tmp_path / "bad.safetensors", header, data, meta_text)
+    with pytest.raises(CheckpointError):
+        load_model(bad)
+
+
+def test_hostile_framing_is_a_checkpoint_error(tiny, tmp_path):
+    path, header, data = tiny
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    cases = {
+        "truncated": [raw[:k] for k in (0, 3, 8, 9, n // 2, 8 + n, 8 + n + 1, len(raw) - 1)],
+        "length lies": [(n + d).to_bytes(8, "little") + raw[8:] for d in (-5, -1, 1, 7, 1000)]
+                       + [(2**63).to_bytes(8, "little") + raw[8:], (0).to_bytes(8, "little") + raw[8:]],
+        "not json": [len(b"{garbage}").to_bytes(8, "little") + b"{garbage}" + data,
+                     len(b"{\xff\xfe}").to_bytes(8, "little") + b"{\xff\xfe}" + data],
+    }
+    for meta_value in (5, None, ["x"], {"a": 1}):
+        h = json.loads(json.dumps(header))
+        h["__metadata__"]["pgfa_meta"] = meta_value
+        blob = json.dumps(h).encode()
+        cases.setdefault("pgfa_meta not a string", []).append(len(blob).to_bytes(8, "little") + blob + data)
+    for md in (None, [], "x", {"format": "other"}):
+        h = json.loads(json.dumps(header))
+        h["__metadata__"] = md
+        blob = json.dumps(h).encode()
+        cases.setdefault("__metadata__", []).append(len(blob).to_bytes(8, "little") + blob + data)
+    name = next(k for k in header if k != "__metadata__")
+    for entry in ("x", 5, [], {"data_offsets": [5, 1]}, {"data_offsets": "ab"}, {"data_offsets": [0, 2**70]},
+                  {**header[name], "dtype": "Q99"}, {**header[name], "shape": [10**9, 10**9]},
+                  {**header[name], "shape": "big"}):
+        h = json.loads(json.dumps(header))
+        h[name] = entry
+        blob = json.dumps(h).encode()
+        cases.setdefault("tensor entry", []).append(len(blob).to_bytes(8, "little") + blob + data)
+    for blob in (b"[1, 2]", b'"str"', b"5", b"[" * 50_000 + b"]" * 50_000, b'{"a": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"):
+        cases.setdefault("header not an object", []).append(len(blob).to_bytes(8, "little") + blob + data)
+    for what, blobs in cases.items():
+        for i, blob in enumerate(blobs):
+            bad = tmp_path / f"f{i}.safetensors"
+            bad.write_bytes(blob)
+            with pytest.raises(CheckpointError):
+                load_model(bad)
+            assert True, (what, i)
+
+
+def test_random_header_mutations_never_escape(tiny, tmp_path):
+    """Byte flips anywhere in the header either still load or are a CheckpointError -- never a
+    RuntimeError / ValueError / MemoryError / KeyError from inside the loader."""
+    import random
+    path, header, data = tiny
+    raw = bytearray(path.read_bytes())
+    n = int.from_bytes(raw[:8], "little")
+    rng = random.Random(13)
+    outcomes = {"ok": 0, "error": 0}
+    for i in range(300):
+        b = bytearray(raw)
+        for _ in range(rng.randint(1, 4)):
+            pos = rng.randrange(0, 8 + n)
+            b[pos] = rng.choice([rng.randrange(256), ord("-"), ord("9"), ord("{"), ord('"'), ord("]")])
+        bad = tmp_path / "m.safetensors"
+        bad.write_bytes(bytes(b))
+        try:
+            load_model(bad)
+            outcomes["ok"] += 1
+        except CheckpointError:
+            outcomes["error"] += 1
+    assert outcomes["error"] > 200, outcomes
