@@ -229,7 +229,11 @@ def test_lookup_by_name_alias_source_id(cat):
     assert cat.get_class("bandai", "dataset-1_walk-back").label == 3
     assert cat.texts("nw_ucla", "name", [5, 4]) == [cat.get_class("nw_ucla", 5).texts("name"),
                                                     cat.get_class("nw_ucla", 4).texts("name")]
-    for bad in ("moonwalk", 10, -1, True):
+    import numpy as np
+
+    assert cat.get_class("nw_ucla", np.int64(9)).name == "carry"
+    assert cat.take_sentence("bandai", np.int64(1), np.int32(2)) == "a person runs in a sad way"
+    for bad in ("moonwalk", 10, -1, True, 2.0, None):
         with pytest.raises(CatalogError):
             cat.get_class("nw_ucla", bad)
 

@@ -15,6 +15,7 @@ from the content's verb phrase and the style's adverbial: :meth:`Catalog.take_se
 """
 from __future__ import annotations
 
+import operator
 import os
 import re
 import sys
@@ -231,8 +232,9 @@ class Catalog:
                 if s.name == key:
                     return s
             raise CatalogError(f"{dataset}: unknown style {style!r}; known: {[s.name for s in styles]}")
-        if _is_int(style) and 0 <= style < len(styles):
-            return styles[style]
+        idx = _as_index(style)
+        if idx is not None and 0 <= idx < len(styles):
+            return styles[idx]
         raise CatalogError(f"{dataset}: style label {style!r} outside 0..{len(styles) - 1}")
 
     def take_sentence(self, dataset: str, content: int | str, style: int | str) -> str:
@@ -268,8 +270,9 @@ class Catalog:
                 if key == c.name or key in c.aliases or label == c.source_id:
                     return c.label
             raise CatalogError(f"{dataset}: unknown class {label!r}")
-        if _is_int(label) and 0 <= int(label) < len(cls):
-            return int(label)
+        idx = _as_index(label)
+        if idx is not None and 0 <= idx < len(cls):
+            return idx
         raise CatalogError(f"{dataset}: class label {label!r} outside 0..{len(cls) - 1}")
 
     def _known_concepts(self, concept_ids: Iterable[str]) -> set[str]:
@@ -386,7 +389,7 @@ def parse_catalog(text: str, path: str | Path = "<catalogue>") -> Catalog:
     if unused:
         raise CatalogError(f"{where}: concepts no class uses: {unused}")
     return Catalog(concepts, classes, {d: s for d, s in styles.items() if s}, families,
-                   Path(path) if not isinstance(path, Path) else path)
+                   Path(path))
 
 
 def _parse_concept(rc: Any, where: str, families: Mapping[str, str]) -> Concept:
@@ -531,6 +534,16 @@ def _no_unknown_keys(d: Mapping[str, Any], known: set[str], where: str) -> None:
 
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _as_index(v: Any) -> int | None:
+    """``v`` as a list index (Python or numpy integers), or None; booleans are not labels."""
+    if isinstance(v, bool):
+        return None
+    try:
+        return operator.index(v)
+    except TypeError:
+        return None
 
 
 def _strip_prefix(name: str) -> str:
