@@ -31,7 +31,6 @@ bodies the window manager tracks and is removed with them, so an ever-growing st
 """
 from __future__ import annotations
 
-import math
 import os
 import sys
 import threading
@@ -49,77 +48,23 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
-from pgfa_models.layouts import LAYOUTS, get_layout
+from pgfa_models.layouts import get_layout
 from pgfa_models.preprocess import PreprocessConfig
-from pgfa_models.recognition import MODES, load_recognizer
+from pgfa_models.recognition import load_recognizer
 from pgfa_ros.action_messages import action_message, alert_message, text_marker_specs, to_json
 from pgfa_ros.alerts import AlertRule, AlertTracker, alert_classes_error
+from pgfa_ros.recognizer_params import (ALERT_PARAMS, CONFIGURE_PARAMS, PARAMS, RUNTIME_PARAMS, WINDOW_PARAMS,
+                                        alert_rule, bank_file_error, check_changes, window_config)
 from pgfa_ros.diagnostics import RecognizerStats, status_summary
 from pgfa_ros.live_pipeline import classify_windows, preprocess_config_from_meta
 from pgfa_ros.skeleton_msgs import deserialize_marker_array, marker_array_bytes_to_bodies, marker_array_to_bodies
 from pgfa_ros.windows import WindowConfig, WindowManager
 
-__all__ = ["RecognizerNode", "autostart", "main", "DEFAULT_CHECKPOINT", "bank_file_error"]
+__all__ = ["RecognizerNode", "autostart", "main", "DEFAULT_CHECKPOINT", "bank_file_error", "RUNTIME_PARAMS",
+           "CONFIGURE_PARAMS"]
 
 DEFAULT_CHECKPOINT = str(Path(__file__).resolve().parent / "assets" / "utd_mhad_default.safetensors")
-DEFAULT_BANK_FILE = "prototype_bank.npz"
-
-# name -> (default, description, runtime-changeable). Not runtime-changeable = read-only.
-_PARAMS: dict[str, tuple[object, str, bool]] = {
-    "checkpoint": (DEFAULT_CHECKPOINT, "PGFA checkpoint (.safetensors)", False),
-    "layout": ("azure_kinect_32", f"source skeleton layout: {sorted(LAYOUTS)}", False),
-    "skeleton_topic": ("/body_tracking_data", "skeleton MarkerArray topic", False),
-    "labels": (Parameter.Type.STRING_ARRAY, "class names (empty: the checkpoint's labels)", True),
-    "descriptions": (Parameter.Type.STRING_ARRAY, "one description per label, or none", True),
-    "mode": ("text", f"classification mode: {MODES}", True),
-    "window_frames": (45, "window length in frames (used when window_seconds is 0)", True),
-    "window_seconds": (0.0, "window length in seconds (> 0 overrides window_frames)", True),
-    "stride_frames": (10, "frames between two windows of one body", True),
-    "body_timeout": (1.0, "seconds without data after which a body is forgotten", True),
-    "max_bodies": (8, "most bodies tracked at once", True),
-    "stagger_windows": (True, "offset the window phase of bodies that appear together (lower latency)", True),
-    "max_window_frames": (300, "buffer bound per body (frames), for seconds windows", False),
-    "top_k": (3, "labels reported per window", True),
-    "alert_classes": (Parameter.Type.STRING_ARRAY, "labels that raise alerts (each must be in the label set)", True),
-    "alert_threshold": (0.5, "score an alert class must reach", True),
-    "alert_consecutive": (3, "consecutive windows above threshold before an alert", True),
-    "text_cache_dir": ("", "text model / embedding cache root ('' = $PGFA_CACHE_DIR or ~/.cache/pgfa_ros)", False),
-    "bank_dir": ("", "directory of the prototype bank files, fixed at configure ('' = the cache root)", False),
-    "bank_file": (DEFAULT_BANK_FILE, "file name (no directory) in bank_dir for ~/save_bank and load_bank", True),
-    "load_bank": (False, "load bank_dir/bank_file at configure when it exists", False),
-    "bank_capacity": (64, "prototype bank memory per class", False),
-    "bank_min_support": (3, "members before a class prototype replaces its text feature", False),
-    "bank_max_age": (0, "forget bank members after this many later stored-candidate windows (0 = never)", False),
-    "backend": ("auto", "inference backend: eager | auto | onnxruntime | compiled | tensorrt (falls back to eager)", False),
-    "device": ("cpu", "inference device: cpu | cuda", False),
-    "num_threads": (1, "intra-op threads for inference (0 = library default)", False),
-    "max_markers": (0, "markers per message above which it is ignored as a flood (0 = max_bodies*joints)", True),
-    "diagnostics_period": (1.0, "seconds between /diagnostics messages", False),
-    "publish_markers": (True, "publish RViz text markers on ~/markers", True),
-    "fast_parse": (True, "decode skeleton messages straight from CDR bytes (raw subscription)", False),
-    "autostart": (False, "configure and activate at start-up without a lifecycle manager", False),
-}
-RUNTIME_PARAMS = tuple(n for n, (_, _, dyn) in _PARAMS.items() if dyn)
-CONFIGURE_PARAMS = tuple(n for n, (_, _, dyn) in _PARAMS.items() if not dyn)
-_WINDOW_PARAMS = ("window_frames", "window_seconds", "stride_frames", "body_timeout", "max_bodies",
-                  "stagger_windows")
-_ALERT_PARAMS = ("alert_classes", "alert_threshold", "alert_consecutive")
 _DIAG_LEVEL = {"ok": DiagnosticStatus.OK, "warn": DiagnosticStatus.WARN}
-
-
-def bank_file_error(name) -> str | None:
-    """Why ``name`` is not acceptable as a prototype bank file name (None when it is): a plain
-    file name inside the configured directory, never a path (anyone on the DDS domain can set it)."""
-    if not isinstance(name, str) or not name.strip():
-        return "bank_file must be a non-empty file name"
-    seps = {"/", "\\", os.sep} | ({os.altsep} if os.altsep else set())
-    if any(c in name for c in seps) or "\0" in name:
-        return f"bank_file must be a file name without a directory, got {name!r}"
-    if name in (".", "..") or name.startswith(".."):
-        return f"bank_file must not be {name!r}"
-    if len(name.encode()) > 255:
-        return "bank_file is longer than 255 bytes"
-    return None
 
 
 class RecognizerNode(LifecycleNode):
@@ -127,10 +72,13 @@ class RecognizerNode(LifecycleNode):
 
     def __init__(self, node_name: str = "recognizer", **kwargs):
         super().__init__(node_name, **kwargs)
-        for name, (default, desc, dynamic) in _PARAMS.items():
+        for name, spec in PARAMS.items():  # configure-only parameters are read-only
+            default = Parameter.Type.STRING_ARRAY if spec.string_array else spec.default
+            if name == "checkpoint":
+                default = DEFAULT_CHECKPOINT
             self.declare_parameter(name, default, ParameterDescriptor(
-                description=desc, read_only=not dynamic,
-                additional_constraints="" if dynamic else "read-only: set at start-up, used at configure"))
+                description=spec.description, read_only=not spec.runtime,
+                additional_constraints="" if spec.runtime else "read-only: set at start-up, used at configure"))
         self.add_on_set_parameters_callback(self._validate_params)
         self.add_post_set_parameters_callback(self._apply_params)
         self._lock = threading.RLock()  # windows, stats, per-body state, publishers
@@ -167,60 +115,10 @@ class RecognizerNode(LifecycleNode):
             return []
         return [] if value is None else value
 
-    def _current_labels(self, pending: dict) -> list[str] | None:
-        """The label set after a parameter change (``pending``: name -> new value), or None when
-        it is not known yet (empty labels before configure = the checkpoint's)."""
-        labels = pending["labels"] if "labels" in pending else self._p("labels")
-        labels = [str(x).strip() for x in (labels or [])]
-        if labels:
-            return labels
-        return list(self._meta.labels) if self._meta is not None else None
-
     def _validate_params(self, params: list[Parameter]) -> SetParametersResult:
-        pending = {p.name: p.value for p in params}
-        for p in params:
-            v = p.value
-            try:
-                if p.name == "mode" and v not in MODES:
-                    raise ValueError(f"mode must be one of {MODES}")
-                if p.name == "labels" and v is not None:
-                    names = [str(x).strip() for x in v]
-                    if any(not n for n in names) or len(set(names)) != len(names):
-                        raise ValueError("labels must be non-empty and unique")
-                if p.name in ("window_frames", "stride_frames", "max_bodies", "top_k", "alert_consecutive") and (
-                    not isinstance(v, int) or isinstance(v, bool) or v < 1
-                ):
-                    raise ValueError(f"{p.name} must be a positive integer")
-                if p.name == "window_frames" and v < 2:
-                    raise ValueError("window_frames must be >= 2")
-                if p.name == "window_frames" and v > int(self._p("max_window_frames")):
-                    raise ValueError("window_frames exceeds max_window_frames")
-                if p.name in ("window_seconds",) and (not isinstance(v, float) or v < 0 or not math.isfinite(v)):
-                    raise ValueError("window_seconds must be a float >= 0")
-                if p.name in ("body_timeout",) and (not isinstance(v, float) or not v > 0):
-                    raise ValueError(f"{p.name} must be a float > 0")
-                if p.name == "alert_threshold" and (not isinstance(v, float) or not 0 <= v <= 1):
-                    raise ValueError("alert_threshold must be in [0, 1]")
-                if p.name == "max_markers" and (not isinstance(v, int) or v < 0):
-                    raise ValueError("max_markers must be >= 0")
-                if p.name == "bank_file":
-                    err = bank_file_error(v)
-                    if err:
-                        raise ValueError(err)
-            except ValueError as exc:
-                return SetParametersResult(successful=False, reason=str(exc))
-        if {"labels", "alert_classes"} & set(pending):
-            classes = pending["alert_classes"] if "alert_classes" in pending else self._p("alert_classes")
-            labels = self._current_labels(pending)
-            if labels is not None:
-                err = alert_classes_error(list(classes or []), labels)
-                if err:
-                    return SetParametersResult(successful=False, reason=err)
-            try:
-                AlertRule(tuple(classes or ()))
-            except ValueError as exc:
-                return SetParametersResult(successful=False, reason=str(exc))
-        return SetParametersResult(successful=True)
+        default_labels = list(self._meta.labels) if self._meta is not None else None
+        err = check_changes({p.name: p.value for p in params}, self._p, default_labels)
+        return SetParametersResult(successful=err is None, reason=err or "")
 
     def _apply_params(self, params: list[Parameter]) -> None:
         names = {p.name for p in params}
@@ -232,7 +130,7 @@ class RecognizerNode(LifecycleNode):
             self._recognizer.set_mode(self._p("mode"))
         if "top_k" in names:
             self._recognizer.top_k = int(self._p("top_k"))
-        if names & set(_WINDOW_PARAMS):
+        if names & set(WINDOW_PARAMS):
             try:
                 with self._lock:
                     self._windows.reconfigure(self._window_config())
@@ -241,24 +139,15 @@ class RecognizerNode(LifecycleNode):
                 self._destroy_publishers(gone)
             except ValueError as exc:
                 self.get_logger().error(f"window geometry not applied: {exc}")
-        if names & set(_ALERT_PARAMS):
+        if names & set(ALERT_PARAMS):
             with self._lock:
                 self._alerts.set_rule(self._alert_rule())
 
     def _window_config(self) -> WindowConfig:
-        return WindowConfig(
-            window_frames=int(self._p("window_frames")),
-            window_seconds=float(self._p("window_seconds")),
-            stride_frames=int(self._p("stride_frames")),
-            body_timeout=float(self._p("body_timeout")),
-            max_bodies=int(self._p("max_bodies")),
-            max_frames=int(self._p("max_window_frames")),
-            stagger=bool(self._p("stagger_windows")),
-        )
+        return window_config(self._p)
 
     def _alert_rule(self) -> AlertRule:
-        return AlertRule(tuple(self._p("alert_classes")), float(self._p("alert_threshold")),
-                         int(self._p("alert_consecutive")))
+        return alert_rule(self._p)
 
     def _label_args(self):
         labels = list(self._p("labels")) or list(self._meta.labels)

@@ -147,7 +147,7 @@ def test_pure_modules_do_not_import_rclpy():
     import sys
 
     code = ("import sys; import pgfa_ros.alerts, pgfa_ros.action_messages, pgfa_ros.diagnostics, "
-            "pgfa_ros.live_pipeline, pgfa_ros.windows; "
+            "pgfa_ros.live_pipeline, pgfa_ros.recognizer_params, pgfa_ros.windows; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('rclpy', 'rosidl_runtime_py')]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -224,7 +224,7 @@ def test_shipped_configs_use_only_declared_recognizer_parameters():
     import yaml
 
     from pgfa_ros.alerts import missing_alert_classes
-    from pgfa_ros.recognizer_node import _PARAMS
+    from pgfa_ros.recognizer_params import PARAMS as _PARAMS
 
     root = Path(__file__).resolve().parents[1] / "config"
     seen = 0

@@ -1,0 +1,60 @@
+"""The recognizer's parameter table and checks (pgfa_ros.recognizer_params), without ROS."""
+import pytest
+
+from pgfa_ros.recognizer_params import (CONFIGURE_PARAMS, PARAMS, RUNTIME_PARAMS, alert_rule, bank_file_error,
+                                        check_changes, window_config)
+
+CURRENT = {name: (spec.default if not spec.string_array else []) for name, spec in PARAMS.items()}
+LABELS = ["walking", "sitting down", "falling down"]
+
+
+def get(name):
+    return CURRENT[name]
+
+
+def test_every_parameter_is_runtime_or_configure_only():
+    assert set(RUNTIME_PARAMS) | set(CONFIGURE_PARAMS) == set(PARAMS)
+    assert not set(RUNTIME_PARAMS) & set(CONFIGURE_PARAMS)
+    # the ones that take effect only at configure / activate
+    assert {"checkpoint", "layout", "skeleton_topic", "backend", "device", "num_threads", "text_cache_dir",
+            "bank_dir", "load_bank", "bank_capacity", "max_window_frames", "diagnostics_period",
+            "fast_parse"} <= set(CONFIGURE_PARAMS)
+    assert {"labels", "mode", "top_k", "alert_classes", "bank_file", "window_frames"} <= set(RUNTIME_PARAMS)
+
+
+@pytest.mark.parametrize("change", [
+    {"mode": "nonsense"}, {"window_frames": 1}, {"window_frames": 301}, {"window_frames": True},
+    {"labels": ["a", "a"]}, {"labels": ["a", " "]}, {"alert_threshold": 1.5}, {"body_timeout": -1.0},
+    {"window_seconds": float("nan")}, {"top_k": 0}, {"max_markers": -1}, {"bank_file": "../x.npz"},
+    {"alert_classes": ["fainting"]}, {"labels": ["walking"]}, {"alert_classes": ["a", "a"]},
+])
+def test_refused_changes_have_a_reason(change):
+    cur = dict(CURRENT, alert_classes=["falling down"])
+    err = check_changes(change, cur.__getitem__, LABELS)
+    assert err and isinstance(err, str)
+
+
+def test_accepted_changes():
+    cur = dict(CURRENT, alert_classes=["falling down"])
+    for change in ({"mode": "prototype_bank"}, {"window_frames": 30}, {"alert_threshold": 0.9},
+                   {"labels": ["falling down", "lying"]}, {"labels": [], "alert_classes": ["walking"]},
+                   {"labels": ["x", "y"], "alert_classes": ["y"]}, {"alert_classes": []}, {"bank_file": "a.npz"}):
+        assert check_changes(change, cur.__getitem__, LABELS) is None, change
+    # before configure the label set is not known: the alert class check waits for configure
+    assert check_changes({"alert_classes": ["anything"]}, cur.__getitem__, None) is None
+
+
+def test_bank_file_names():
+    for bad in ("", " ", "a/b", "/abs.npz", "..", ".", "..x", "a\\b", "x\0y", "a" * 256, 5):
+        assert bank_file_error(bad), bad
+    for ok in ("bank.npz", "site-A_2.npz", "bank"):
+        assert bank_file_error(ok) is None
+
+
+def test_window_config_and_alert_rule_from_values():
+    cur = dict(CURRENT, window_frames=30, alert_classes=["falling down"], alert_threshold=0.7)
+    wc = window_config(cur.__getitem__)
+    assert wc.window_frames == 30 and wc.max_frames == 300 and wc.stagger
+    rule = alert_rule(cur.__getitem__)
+    assert rule.classes == ("falling down",) and rule.threshold == 0.7 and rule.consecutive == 3
+    assert alert_rule(get).classes == ()  # default: no alert classes, no alerts
