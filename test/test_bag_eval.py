@@ -169,3 +169,125 @@ def test_label_json_contract():
     d = json.loads(lab.to_json())
     assert d["start"] == 10e-9 and d["end"] == 20e-9 and d["body_id"] == 0
     assert META_TOPIC == "/pgfa/meta"
+
+
+# ----------------------------------------------------------------------------- label sets of unlabelled bags
+@pytest.fixture()
+def bare_bag(setup):
+    """The converted bag as a robot would record it: skeletons only, no /pgfa/meta, no labels."""
+    tmp, data, ckpt, bags, ref = setup
+    bare = tmp / "bare"
+    if not bare.exists():
+        _rewrite(bags["mcap"], bare, drop_topics=(LABEL_TOPIC, META_TOPIC))
+    return bare
+
+
+@pytest.fixture()
+def embedded(monkeypatch):
+    """Every text the text encoder is asked to embed."""
+    from pgfa_models.text import TextEncoder
+
+    seen: list[str] = []
+    orig = TextEncoder.encode
+
+    def spy(self, texts):
+        seen.extend(texts)
+        return orig(self, texts)
+
+    monkeypatch.setattr(TextEncoder, "encode", spy)
+    return seen
+
+
+def test_unlabelled_bag_without_meta_refuses_bare_indices(setup, bare_bag, embedded, capsys):
+    """Regression: --classes 3,14 on a bag without /pgfa/meta used to embed the texts "3" and "14"."""
+    tmp, data, ckpt, bags, ref = setup
+    out = tmp / "idx.json"
+    rc = bag_main(["eval", str(bare_bag), "--checkpoint", str(ckpt), "--layout", "kinect_v1_20", "--fps", "30",
+                   "--classes", "3,14", "--modes", "text", "--json", str(out), "-q"])
+    err = _one_line_error(capsys, rc)
+    assert "--labels" in err and "3,14" in err and "--dataset" in err
+    assert not out.exists() and not embedded
+
+
+def test_unlabelled_bag_takes_label_names_like_the_node(setup, bare_bag, embedded, capsys):
+    tmp, data, ckpt, bags, ref = setup
+    out = tmp / "names.json"
+    names = ["two hand front clap", "sit to stand", "walking"]
+    rc = bag_main(["eval", str(bare_bag), "--checkpoint", str(ckpt), "--layout", "kinect_v1_20", "--fps", "30",
+                   "--labels", ",".join(names), "--modes", "text,bank", "--json", str(out), "-q"])
+    assert rc == 0, capsys.readouterr().err
+    got = json.loads(out.read_text())
+    assert got["labels"] == names and got["texts"] == names  # no stored descriptions: the names
+    assert set(embedded) == set(names)
+    assert not got["labelled"] and got["n"] > 20
+    for r in got["results"]:
+        assert list(r["per_class"]) == names and r["accuracy"] is None
+        assert {p["label"] for p in r["predictions"]} <= set(names)
+
+
+def test_unlabelled_bag_takes_a_label_yaml(setup, bare_bag, embedded, capsys):
+    """A ROS parameters file (the node's own labels + descriptions) works as the label set."""
+    tmp, data, ckpt, bags, ref = setup
+    params = tmp / "labels_params.yaml"
+    params.write_text(
+        "pgfa_launch:\n  ros__parameters:\n    nodes: [recognizer]\n"
+        "recognizer:\n  ros__parameters:\n    layout: kinect_v1_20\n"
+        "    labels: [\"clap\", \"stand up\"]\n"
+        "    descriptions:\n      - \"A person claps both hands in front of the chest.\"\n      - \"\"\n")
+    out = tmp / "yaml.json"
+    rc = bag_main(["eval", str(bare_bag), "--checkpoint", str(ckpt), "--layout", "kinect_v1_20", "--fps", "30",
+                   "--labels", str(params), "--modes", "text", "--json", str(out), "-q"])
+    assert rc == 0, capsys.readouterr().err
+    got = json.loads(out.read_text())
+    assert got["labels"] == ["clap", "stand up"]
+    assert got["texts"] == ["A person claps both hands in front of the chest.", "stand up"]
+    assert set(embedded) == set(got["texts"])
+
+
+def test_unlabelled_bag_resolves_indices_through_a_dataset_catalogue(setup, bare_bag, embedded, capsys):
+    from pgfa_models.formats.utd_mhad import UTD_MHAD_CLASSES
+    from training.descriptions import load_descriptions
+
+    tmp, data, ckpt, bags, ref = setup
+    out = tmp / "catalogue.json"
+    rc = bag_main(["eval", str(bare_bag), "--checkpoint", str(ckpt), "--layout", "kinect_v1_20", "--fps", "30",
+                   "--dataset", "utd_mhad", "--classes", "3,14", "--modes", "text", "--json", str(out), "-q"])
+    assert rc == 0, capsys.readouterr().err
+    got = json.loads(out.read_text())
+    assert got["labels"] == [UTD_MHAD_CLASSES[3], UTD_MHAD_CLASSES[14]]
+    assert got["texts"] == load_descriptions("utd_mhad", "complete", [3, 14])
+    assert "3" not in embedded and "14" not in embedded
+
+
+def test_label_options_errors(setup, bare_bag, capsys):
+    tmp, data, ckpt, bags, ref = setup
+    base = ["eval", "--checkpoint", str(ckpt), "--modes", "text", "-q"]
+    rc = bag_main([*base, str(bare_bag), "--layout", "kinect_v1_20", "--labels", "a,b", "--classes", "1"])
+    assert "not both" in _one_line_error(capsys, rc)
+    rc = bag_main([*base, str(bare_bag), "--layout", "kinect_v1_20", "--labels", "a,a"])
+    assert "unique" in _one_line_error(capsys, rc)
+    rc = bag_main([*base, str(bare_bag), "--layout", "kinect_v1_20", "--labels", str(tmp / "missing.yaml")])
+    assert "not found" in _one_line_error(capsys, rc)
+    rc = bag_main([*base, str(bags["mcap"]), "--labels", "a,b"])  # a labelled bag has its own classes
+    assert "without ground truth" in _one_line_error(capsys, rc)
+
+
+def test_parse_label_set_forms(tmp_path):
+    from pgfa_ros.bag.convention import BagError
+    from pgfa_ros.bag.evaluate import parse_label_set
+
+    assert parse_label_set(" walk , sit down ").names == ["walk", "sit down"]
+    demo = parse_label_set("pgfa_ros/assets/demo_labels.yaml")  # the demo's {name, description} list
+    assert demo.include_checkpoint_labels and "walking" in demo.names
+    assert all(demo.descriptions) and len(demo.descriptions) == len(demo.names)
+    rec = parse_label_set("config/recognizer.yaml")  # the node's parameters file
+    assert rec.names[0] == "right hand wave" and rec.descriptions[0].startswith("A person raises")
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("labels: [a, b]\ndescriptions: [one, two, three]\n")
+    with pytest.raises(BagError, match="3 descriptions for 2 labels"):
+        parse_label_set(str(plain))
+    plain.write_text("- a\n- b\n")
+    assert parse_label_set(str(plain)).names == ["a", "b"]
+    plain.write_text("other:\n  ros__parameters: {x: 1}\n")
+    with pytest.raises(BagError, match="no 'labels'"):
+        parse_label_set(str(plain))

@@ -140,6 +140,39 @@ def test_play_recognizer_record(small_bag):
     assert {"body_id", "topk"} <= set(actions[0]) and actions[0]["body_id"] == 0
 
 
+_PLAY_PROBE = """
+import json, resource
+from pgfa_ros.bag.ros import play
+
+def peak():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB (Linux reports KiB)
+
+play({small!r}, rate=1e6, log=lambda *a: None)  # warm up rclpy, DDS and the publishers' pools
+base = peak()
+res = play({bag!r}, rate=1e6, log=lambda *a: None)
+print(json.dumps(dict(growth=peak() - base, published=res.published, loops=res.loops)))
+"""
+
+
+def test_play_streams_a_long_bag_with_bounded_memory(tmp_path):
+    """10 000 skeleton frames + 26 MB of images (77 MB of messages) are published while the
+    player grows by a few MB: it streams the bag instead of holding every topic's bytes."""
+    from bag_helpers import write_long_bag
+
+    totals = write_long_bag(tmp_path / "long", 10_000, clip_frames=1000, image_every=25, image_bytes=64 * 1024)
+    write_long_bag(tmp_path / "small", 200, clip_frames=100, image_every=25, image_bytes=64 * 1024)
+    assert sum(totals.values()) > 75e6
+    code = _PLAY_PROBE.format(small=str(tmp_path / "small"), bag=str(tmp_path / "long"))
+    res = subprocess.run([sys.executable, "-c", code], env=ros_subprocess_env(), cwd=REPO, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    got = json.loads(res.stdout.strip().splitlines()[-1])
+    assert got["loops"] == 1
+    assert got["published"][SKELETON_TOPIC] == 10_000 and got["published"]["/camera/image_raw"] == 400
+    assert got["published"][LABEL_TOPIC] == 10 and got["published"][META_TOPIC] == 1
+    assert got["growth"] < 30, got  # MiB; the old player held all 77 MB
+
+
 def test_play_unknown_topic_is_one_line_error(small_bag, capsys):
     tmp, bag, src = small_bag
     rc = bag_main(["play", str(bag), "--topics", "/nope"])

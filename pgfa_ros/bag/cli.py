@@ -142,12 +142,15 @@ def cmd_play(a) -> int:
 
 
 def cmd_eval(a) -> int:
-    from .clips import read_bag_clips
-    from .evaluate import run_eval, write_outputs
+    from .clips import open_bag_clips
+    from .evaluate import parse_label_set, run_eval, write_outputs
 
-    bags = [read_bag_clips(p, skeleton_topic=a.skeleton_topic, label_topic=a.label_topic, layout=a.layout,
-                           window=a.window, stride=a.stride, fps=a.fps, progress=not a.quiet)
+    # streams: each bag is read message by message while its clips are preprocessed
+    bags = [open_bag_clips(p, skeleton_topic=a.skeleton_topic, label_topic=a.label_topic, layout=a.layout,
+                           window=a.window, stride=a.stride, window_seconds=a.window_seconds,
+                           body_timeout=a.body_timeout, max_bodies=a.max_bodies, fps=a.fps, progress=not a.quiet)
             for p in a.bags]
+    labels = parse_label_set(a.labels) if a.labels is not None else None
     bank = {}
     if a.bank_capacity is not None:
         bank["capacity"] = a.bank_capacity
@@ -161,15 +164,16 @@ def cmd_eval(a) -> int:
     except ValueError:
         raise BagError(f"--alphas: expected comma-separated numbers, got {a.alphas!r}") from None
     if not a.quiet:
-        n = sum(len(b.clips) for b in bags)
-        print(f"pgfa-bag eval: {n} clips from {len(bags)} bag(s); modes {', '.join(modes)}")
+        how = "labelled clips" if all(b.labelled for b in bags) else "live-node windows"
+        print(f"pgfa-bag eval: {len(bags)} bag(s), {how}; modes {', '.join(modes)}")
     from training import descriptions as catalog  # CLI-level: splits and descriptions are project data
     from training.splits import get_split
 
     report, es = run_eval(bags, a.checkpoint, modes=modes, alpha=a.alpha, alphas=alphas,
                           split=get_split(a.split) if a.split else None, classes=a.classes,
                           descriptions=a.descriptions, bank_options=bank or None,
-                          two_stage_checkpoint=a.two_stage_checkpoint, catalog=catalog, device=a.device)
+                          two_stage_checkpoint=a.two_stage_checkpoint, catalog=catalog, device=a.device,
+                          labels=labels, dataset=a.dataset)
     # every bag read and every clip evaluated: only now are outputs written
     files = write_outputs(report, a.json, a.report)
     for r in report["results"]:
@@ -254,7 +258,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--two-stage-checkpoint", help="checkpoint for mode two_stage (needs --split)")
     e.add_argument("--device", default="cpu")
     e.add_argument("--split", help="evaluate against the unseen classes of this split")
-    e.add_argument("--classes", type=_ints, help="0-based candidate classes (default: those labelled in the bag)")
+    e.add_argument("--classes", type=_ints, help="0-based candidate classes (default: those labelled in the bag); "
+                   "indices need a catalogue: the bag's /pgfa/meta class list, --dataset or --split")
+    e.add_argument("--labels", help="bags without ground truth: the label set by name, like the recognizer node: "
+                   "comma-separated names (\"walk,sit down\") or a label YAML (config/recognizer.yaml, "
+                   "pgfa_ros/assets/demo_labels.yaml, or labels: + descriptions:)")
+    e.add_argument("--dataset", help="dataset whose catalogue names --classes indices (bags without /pgfa/meta)")
     e.add_argument("--descriptions", help="name | complete | skeleton | name+complete (default: the checkpoint's)")
     e.add_argument("--json", help="write the results as JSON (the pgfa-eval report: results[] with "
                    "mode, accuracy, n, per_class; plus per-clip predictions)")
@@ -263,8 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--label-topic")
     e.add_argument("--layout", help="skeleton layout for bags without /pgfa/meta")
     e.add_argument("--fps", type=float, help="frame rate for bags without /pgfa/meta")
-    e.add_argument("--window", type=int, help="fixed windows of this many frames (ignores labels)")
-    e.add_argument("--stride", type=int)
+    e.add_argument("--window", type=int, help="cut the live node's windows of this many frames (default 45; "
+                   "ignores labels); bags without labels are always cut so")
+    e.add_argument("--stride", type=int, help="frames between two windows of one body (default 10)")
+    e.add_argument("--window-seconds", type=float, help="windows of this many seconds instead of --window")
+    e.add_argument("--body-timeout", type=float, help="gap (s) after which a body's window restarts (default 1.0)")
+    e.add_argument("--max-bodies", type=int, help="bodies tracked at once (default 16, as the node)")
     e.add_argument("--bank-capacity", type=int)
     e.add_argument("--bank-min-support", type=int)
     e.add_argument("--bank-max-entropy", type=float)

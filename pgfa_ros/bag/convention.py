@@ -37,6 +37,10 @@ STRING = "std_msgs/msg/String"
 JOINT_ID_STRIDE = 100  # same as pgfa_ros.skeleton_msgs (not imported: that module is rclpy-side)
 DEFAULT_FRAME_ID = "depth_camera_link"
 NS_PER_S = 1_000_000_000
+# Bounds on what one label message may ask for: a clip of more bodies than any skeleton driver
+# tracks, or a label larger than any real annotation, is a broken or hostile bag, not data.
+MAX_BODY_IDS = 64
+MAX_LABEL_BYTES = 64 * 1024
 
 
 class BagError(RuntimeError):
@@ -115,6 +119,9 @@ class ClipLabel:
 
     @classmethod
     def from_json(cls, text: str, where: str = LABEL_TOPIC) -> "ClipLabel":
+        if len(text) > MAX_LABEL_BYTES:
+            raise BagError(f"{where}: label message of {len(text)} characters (at most {MAX_LABEL_BYTES}): "
+                           f"{text[:80]}...")
         try:
             d = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -135,7 +142,14 @@ class ClipLabel:
             if isinstance(ci, bool) or int(ci) != ci:
                 raise ValueError(f"class_index {ci!r} is not an integer")
             body_id = int(d.get("body_id", 0))
-            body_ids = [int(b) for b in d.get("body_ids") or [body_id]]
+            raw_ids = d.get("body_ids") or [body_id]
+            if not isinstance(raw_ids, list):
+                raise ValueError(f"body_ids must be a list, got {type(raw_ids).__name__}")
+            if len(raw_ids) > MAX_BODY_IDS:
+                raise ValueError(f"body_ids lists {len(raw_ids)} bodies, at most {MAX_BODY_IDS}")
+            body_ids = [int(b) for b in raw_ids]
+            if len(set(body_ids)) != len(body_ids) or min(body_ids) < 0:
+                raise ValueError(f"body_ids must be distinct non-negative ids, got {body_ids[:8]}")
             frames = None if d.get("frames") is None else int(d["frames"])
         except (TypeError, ValueError) as exc:
             raise BagError(f"{where}: bad label message ({exc}): {text[:120]}") from None

@@ -12,8 +12,13 @@ Pipeline (each step shared with ``pgfa-eval`` so the numbers are the same on the
    ``transductive`` (``alpha``), ``bank`` (stream sorted by sample name, as pgfa-eval) and
    ``two_stage``; JSON, Markdown and confusion PNGs by :mod:`pgfa_models.eval_report`.
 
-Bags without ground truth (fixed windows) have no accuracy: :func:`predict_unlabelled` reports
-the predictions of each mode (bank in bag time order).
+Bags without ground truth (cut into the live node's windows) have no accuracy:
+:func:`predict_unlabelled` reports the predictions of each mode (bank in bag time order) over a
+label set given like the recogniser node's: names and optional descriptions
+(:func:`parse_label_set`: ``--labels "walk,sit down"`` or a label YAML), the text of a class being
+its description, else the checkpoint's stored description of that name, else the name. Class
+*indices* (``--classes``) are resolved only through a catalogue that names them: the bag's
+``/pgfa/meta`` class list or a dataset (``--dataset`` / ``--split``) known to the catalog.
 
 Splits, class names and descriptions are project data in ``training``; the CLI passes them in
 (SPEC §2: only CLIs depend on ``training``).
@@ -33,8 +38,8 @@ import numpy as np
 
 from pgfa_models.evaluation import MODES
 
-from .clips import BagClips
-from .convention import BagError
+from .clips import BagClips, BagStream
+from .convention import META_TOPIC, BagError
 
 DEFAULT_ALPHA = 0.9  # paper, setting I (NTU-60)
 
@@ -51,13 +56,17 @@ class EvalSet:
     rejected_names: list[str] = field(default_factory=list)
     classes: list[str] = field(default_factory=list)   # dataset class names (index = class id)
     dataset: str = ""
+    label_names: dict[int, str] = field(default_factory=dict)  # class id -> name from the label messages
 
 
-def bag_clips_to_tensors(bags: Sequence[BagClips], cfg, num_person: int) -> EvalSet:
+def bag_clips_to_tensors(bags: Sequence[BagClips | BagStream], cfg, num_person: int) -> EvalSet:
+    """Preprocess the clips of ``bags`` one at a time (a :class:`BagStream` is read lazily, so
+    only the fixed-size preprocessed tensors are kept, never the bag's messages)."""
     from pgfa_models.preprocess import preprocess_clip
 
     xs, ys, names, rejected, rejected_names = [], [], [], Counter(), []
     classes: list[str] = []
+    label_names: dict[int, str] = {}
     dataset = ""
     labelled = all(b.labelled for b in bags)
     for b in bags:
@@ -67,7 +76,7 @@ def bag_clips_to_tensors(bags: Sequence[BagClips], cfg, num_person: int) -> Eval
             classes = classes or list(b.meta.classes)
             dataset = dataset or b.meta.dataset
         ready = bool(b.meta is not None and b.meta.clip_ready)
-        for c in b.clips:
+        for c in b:
             if ready:
                 clip = np.zeros((3, cfg.target_frames, 25, num_person), dtype=np.float32)
                 for m, body in enumerate(c.bodies[:num_person]):
@@ -83,12 +92,102 @@ def bag_clips_to_tensors(bags: Sequence[BagClips], cfg, num_person: int) -> Eval
                     continue
                 clip = res.clip
             xs.append(clip)
-            ys.append(c.label.class_index if c.label is not None else -1)
+            if c.label is not None:
+                ys.append(c.label.class_index)
+                label_names.setdefault(c.label.class_index, c.label.label)
+            else:
+                ys.append(-1)
             names.append(c.name)
     if not xs:
         raise BagError(f"no usable clips in the bag(s) (rejected: {dict(rejected)})")
     return EvalSet(np.stack(xs).astype(np.float32), np.asarray(ys, dtype=np.int64), names, labelled,
-                   dict(rejected), rejected_names, classes, dataset)
+                   dict(rejected), rejected_names, classes, dataset, label_names)
+
+
+# ----------------------------------------------------------------------------- label sets
+@dataclass
+class LabelSpec:
+    """A label set given by name, as the recogniser node takes it (``labels`` + ``descriptions``)."""
+
+    names: list[str]
+    descriptions: list[str] = field(default_factory=list)  # one per name ("" = default), or none
+    include_checkpoint_labels: bool = False
+    source: str = ""
+
+
+def _label_items(items, where: str) -> tuple[list[str], list[str]]:
+    names, descs = [], []
+    if not isinstance(items, list):
+        raise BagError(f"{where}: 'labels' must be a list of names or of {{name, description}}")
+    for item in items:
+        if isinstance(item, str):
+            names.append(item.strip())
+            descs.append("")
+        elif isinstance(item, dict) and isinstance(item.get("name"), str):
+            names.append(item["name"].strip())
+            descs.append(" ".join(str(item.get("description") or "").split()))
+        else:
+            raise BagError(f"{where}: a label must be a name or a {{name, description}} mapping, got {item!r:.80}")
+    return names, descs
+
+
+def parse_label_set(spec: str) -> LabelSpec:
+    """``--labels``: comma-separated class names, or a YAML file in one of the project's forms:
+
+    * a ROS 2 parameters file (``config/*.yaml``): the ``labels`` (+ ``descriptions``) of the
+      ``recognizer`` node, or of the only node that has ``labels``;
+    * the demo's label file: ``labels: [{name, description}]`` (+ ``include_checkpoint_labels``);
+    * a mapping ``labels: [names]`` + ``descriptions: [texts]``, or a plain list of names.
+    """
+    from pgfa_models.config import read_yaml
+
+    text = str(spec).strip()
+    if not text:
+        raise BagError("--labels is empty")
+    path = Path(text)
+    if not (path.suffix.lower() in (".yaml", ".yml") or path.is_file()):
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        return _check_labels(LabelSpec(names, [], False, "--labels"))
+    data = read_yaml(path, BagError, "label file")
+    where = str(path)
+    include = False
+    if isinstance(data, dict) and "labels" not in data:
+        nodes = {k: v["ros__parameters"] for k, v in data.items()
+                 if isinstance(v, dict) and isinstance(v.get("ros__parameters"), dict)
+                 and "labels" in v["ros__parameters"]}
+        if "recognizer" in nodes:
+            data, where = nodes["recognizer"], f"{path} (recognizer)"
+        elif len(nodes) == 1:
+            (node, data), = nodes.items()
+            where = f"{path} ({node})"
+        else:
+            raise BagError(f"{path}: no 'labels' list (nor a ROS parameters file with one node that has labels)")
+    if isinstance(data, list):
+        names, descs = _label_items(data, where)
+    elif isinstance(data, dict):
+        names, descs = _label_items(data.get("labels"), where)
+        extra = data.get("descriptions")
+        if extra:
+            if not isinstance(extra, list) or any(d is not None and not isinstance(d, str) for d in extra):
+                raise BagError(f"{where}: 'descriptions' must be a list of strings")
+            if len(extra) != len(names):
+                raise BagError(f"{where}: {len(extra)} descriptions for {len(names)} labels: give one per label or none")
+            descs = [" ".join((d or "").split()) or o for d, o in zip(extra, descs)]
+        include = bool(data.get("include_checkpoint_labels", False))
+    else:
+        raise BagError(f"{path}: expected a mapping with 'labels' or a list of names")
+    return _check_labels(LabelSpec(names, descs if any(descs) else [], include, where))
+
+
+def _check_labels(spec: LabelSpec) -> LabelSpec:
+    if not spec.names and not spec.include_checkpoint_labels:
+        raise BagError(f"{spec.source}: the label set is empty")
+    if any(not n for n in spec.names):
+        raise BagError(f"{spec.source}: label names must be non-empty")
+    dup = sorted({n for n in spec.names if spec.names.count(n) > 1})
+    if dup:
+        raise BagError(f"{spec.source}: label names must be unique; duplicated: {dup}")
+    return spec
 
 
 # ----------------------------------------------------------------------------- labelled: pgfa-eval's code
@@ -103,45 +202,68 @@ def _checkpoint_meta(checkpoint):
 
 class BagCatalog:
     """Class names from the bags, texts from the project catalog when it knows the dataset,
-    else from the checkpoint's stored descriptions, else the class names themselves."""
+    else from the checkpoint's stored descriptions, else the class names themselves. A class
+    nothing names (an index without a catalogue) is an error, never the text "3"."""
 
     def __init__(self, es: EvalSet, catalog=None, stored: Mapping[str, str] | None = None):
         self.es, self.catalog, self.stored = es, catalog, dict(stored or {})
 
-    def class_names(self, dataset: str, num_classes: int | None = None) -> list[str]:
-        if self.catalog is not None:
+    def _catalog_names(self, dataset: str, num_classes: int | None):
+        if self.catalog is not None and dataset:
             try:
-                return self.catalog.class_names(dataset, num_classes)
+                return list(self.catalog.class_names(dataset, num_classes))
             except Exception:  # noqa: BLE001 - a dataset the catalog does not describe
-                pass
+                return None
+        return None
+
+    def knows(self, dataset: str) -> bool:
+        return bool(self.es.classes) or self._catalog_names(dataset, None) is not None
+
+    def class_names(self, dataset: str, num_classes: int | None = None) -> list[str]:
+        names = self._catalog_names(dataset, num_classes)
+        if names is not None:
+            return names
         if self.es.classes:
             return list(self.es.classes)
-        return [str(c) for c in range(num_classes or int(self.es.y.max()) + 1)]
+        n = num_classes or (max(self.es.label_names, default=-1) + 1)
+        # labelled bags without a meta message: the names their label messages carry
+        return [self.es.label_names.get(c, f"<class {c}>") for c in range(n)]
 
     def load_descriptions(self, dataset: str, kind: str = "complete", classes: Sequence[int] | None = None,
                           num_classes: int | None = None) -> list[str]:
-        if self.catalog is not None:
+        if self.catalog is not None and dataset:
             try:
                 return self.catalog.load_descriptions(dataset, kind, classes, num_classes)
             except Exception:  # noqa: BLE001 - no description file for this dataset
                 pass
         names = self.class_names(dataset, num_classes)
         ids = range(len(names)) if classes is None else classes
-        return [self.stored.get(names[c]) or names[c] if c < len(names) else str(c) for c in ids]
+        out = []
+        for c in ids:
+            c = int(c)
+            known = c < len(names) and (self.es.classes or self._catalog_names(dataset, num_classes)
+                                        or c in self.es.label_names)
+            if not known:
+                raise BagError(f"class {c} has no name: the bag has no {META_TOPIC} class list and no "
+                               "dataset catalogue names it (pass --dataset, or --labels with names)")
+            out.append(self.stored.get(names[c]) or names[c])
+        return out
 
 
 def run_eval(bags: Sequence[BagClips], checkpoint: str | os.PathLike, *, modes: Sequence[str] = MODES,
              alpha: float = DEFAULT_ALPHA, alphas: Sequence[float] = (), split=None,
              classes: Sequence[int] | None = None, descriptions: str | None = None,
              bank_options: Mapping | None = None, two_stage_checkpoint: str | None = None,
-             catalog=None, device: str = "cpu") -> tuple[dict, EvalSet]:
+             catalog=None, device: str = "cpu", labels: LabelSpec | None = None,
+             dataset: str | None = None) -> tuple[dict, EvalSet]:
     """Evaluate clips read from bags; returns (pgfa-eval report dict, the clips).
 
     ``split`` (a ``training.splits.Split``) picks its unseen classes; otherwise ``classes`` or
     every labelled class in the bags. ``catalog`` gives class names and description texts
     (``training.descriptions``, passed in by the CLI). Labelled bags are scored by
     :func:`pgfa_models.evaluation.evaluate`, exactly as ``pgfa-eval`` scores dataset files.
-    Unlabelled bags: :func:`predict_unlabelled`.
+    Unlabelled bags: :func:`predict_unlabelled` over ``labels`` (names + descriptions, like the
+    node) or over class indices that the bag's meta or ``dataset`` / ``split`` names.
     """
     from pgfa_models import evaluation
     from pgfa_models.config import ConfigError, from_dict
@@ -154,7 +276,10 @@ def run_eval(bags: Sequence[BagClips], checkpoint: str | os.PathLike, *, modes: 
     cat = BagCatalog(es, catalog, meta.descriptions)
     if not es.labelled:
         return predict_unlabelled(es, checkpoint, modes, alpha, classes, descriptions, bank_options, device,
-                                  bag_list, cat), es
+                                  bag_list, cat, labels=labels, split=split, dataset=dataset), es
+    if labels is not None:
+        raise BagError("--labels is for bags without ground truth; labelled bags are scored on their own "
+                       "classes (choose them with --classes or --split)")
     if split is not None and classes is None:
         if es.dataset and split.dataset != es.dataset:
             raise BagError(f"split {split.name} is for {split.dataset}, the bag holds {es.dataset}")
@@ -183,34 +308,73 @@ def run_eval(bags: Sequence[BagClips], checkpoint: str | os.PathLike, *, modes: 
 
 # ----------------------------------------------------------------------------- unlabelled
 def predict_unlabelled(es: EvalSet, checkpoint, modes, alpha, classes, descriptions, bank_options, device,
-                       bag_list, catalog: BagCatalog) -> dict:
-    """Predictions only (no ground truth): counts per predicted class for each mode."""
+                       bag_list, catalog: BagCatalog, *, labels: LabelSpec | None = None, split=None,
+                       dataset: str | None = None) -> dict:
+    """Predictions only (no ground truth): counts per predicted class for each mode.
+
+    The label set is ``labels`` (names + descriptions, embedded like the recogniser node's
+    :class:`pgfa_models.recognition.LabelSet`), or the classes ``classes`` / ``split.unseen`` /
+    all of the bag's meta classes, named and described by the catalogue."""
     from pgfa_models.checkpoint import load_model
     from pgfa_models.evaluation import PREDICTION_MODES, extract_features, predict_mode
+    from pgfa_models.recognition import LabelSet
     from pgfa_models.text import TextEncoder
 
-    model, meta = load_model(checkpoint, device)
-    if classes is None:
-        if not es.classes:
-            raise BagError("the bag has no labels and no class list: pass --classes with --layout bags")
-        classes = list(range(len(es.classes)))
-    classes = [int(c) for c in classes]
-    all_names = catalog.class_names(es.dataset, len(es.classes) or None)
-    names = [all_names[c] if c < len(all_names) else str(c) for c in classes]
-    kind = descriptions or meta.extra.get("description_kind") or "complete"
-    texts = catalog.load_descriptions(es.dataset, kind, classes, len(es.classes) or None)
-    tf = TextEncoder(meta.text_model).encode(texts)
-    feats = extract_features(model, es.x, device=device)
-    results = []
     for mode in modes:
         if mode not in PREDICTION_MODES:
             raise BagError(f"mode {mode!r} needs ground truth or is unknown")
-        pred = predict_mode(mode, feats, tf, names, alpha, bank_options).pred  # bank: bag time order
-        counts = np.bincount(np.asarray(pred, dtype=np.int64), minlength=len(classes))
+    model, meta = load_model(checkpoint, device)
+    kind = descriptions or meta.extra.get("description_kind") or "complete"
+    if labels is not None:
+        if classes is not None:
+            raise BagError("give either --labels (names) or --classes (indices), not both")
+        names = (list(meta.labels) if labels.include_checkpoint_labels else []) + list(labels.names)
+        descs = ([""] * len(meta.labels) if labels.include_checkpoint_labels else []) + list(labels.descriptions or [""] * len(labels.names))
+        ids: list[int] | None = None
+        label_source = labels.source
+    else:
+        ds = es.dataset or dataset or (split.dataset if split is not None else "")
+        if split is not None and es.dataset and split.dataset != es.dataset:
+            raise BagError(f"split {split.name} is for {split.dataset}, the bag holds {es.dataset}")
+        if dataset and es.dataset and dataset != es.dataset:
+            raise BagError(f"--dataset {dataset} but the bag's {META_TOPIC} says {es.dataset}")
+        if classes is None and split is not None:
+            classes = list(split.unseen)
+        if not catalog.knows(ds):
+            what = (f"--classes {','.join(map(str, classes))} are class indices, but nothing names them"
+                    if classes is not None else "the bag has no labels and no class list")
+            raise BagError(f"{what}: the bag has no {META_TOPIC} class list and no dataset catalogue was given; "
+                           "pass the label names (--labels \"walk,sit down\" or a label YAML such as "
+                           "config/recognizer.yaml), or --dataset/--split to resolve class indices")
+        n_all = len(es.classes) or len(catalog.class_names(ds))
+        ids = list(range(n_all)) if classes is None else [int(c) for c in classes]
+        bad = [c for c in ids if not 0 <= c < n_all]
+        if bad:
+            raise BagError(f"--classes {bad} outside the {n_all} classes of {ds or META_TOPIC}")
+        all_names = catalog.class_names(ds, len(es.classes) or None)
+        names = [all_names[c] for c in ids]
+        descs = catalog.load_descriptions(ds, kind, ids, len(es.classes) or None)
+        label_source = ds or META_TOPIC
+    try:
+        label_set = LabelSet(TextEncoder(meta.text_model), names, descs, default_descriptions=meta.descriptions or {})
+    except ValueError as exc:
+        raise BagError(f"label set: {exc}") from None
+    tf = label_set.features
+    if tf.shape[1] != meta.text_dim:
+        raise BagError(f"text features are {tf.shape[1]}-d, the checkpoint makes {meta.text_dim}-d")
+    feats = extract_features(model, es.x, device=device)
+    results = []
+    keys = ids if ids is not None else list(range(len(names)))
+    for mode in modes:
+        pred = predict_mode(mode, feats, tf, list(label_set.names), alpha, bank_options).pred  # bank: bag time order
+        counts = np.bincount(np.asarray(pred, dtype=np.int64), minlength=len(names))
         results.append({"mode": mode, "accuracy": None, "n": int(len(pred)),
-                        "per_class": {n: {"id": c, "predicted": int(k)} for n, c, k in zip(names, classes, counts)},
-                        "predictions": [{"name": nm, "pred": classes[int(p)]} for nm, p in zip(es.names, pred)]})
-    return {"checkpoint": str(checkpoint), "split": None, "unseen_classes": classes, "alpha": alpha,
+                        "per_class": {n: {"id": c, "predicted": int(k)} for n, c, k in zip(names, keys, counts)},
+                        "predictions": [{"name": nm, "pred": keys[int(p)], "label": names[int(p)]}
+                                        for nm, p in zip(es.names, pred)]})
+    return {"checkpoint": str(checkpoint), "split": None if split is None else split.name,
+            "unseen_classes": ids if ids is not None else [], "labels": list(label_set.names),
+            "texts": list(label_set.texts), "label_source": label_source, "alpha": alpha,
             "results": results, "text_model": meta.text_model, "descriptions": kind, "n": len(es.names),
             "rejected": es.rejected, "bags": bag_list, "labelled": False}
 
@@ -231,6 +395,8 @@ def write_outputs(report: dict, json_path=None, md_path=None) -> dict[str, Path]
         eval_report.write_json(report, json_path)
         files["json"] = Path(json_path)
     if md_path:
+        from pgfa_models.fileio import atomic_write_text
+
         md = Path(md_path)
         md.parent.mkdir(parents=True, exist_ok=True)
         lines = ["# Bag predictions (no ground truth in the bag)", "",
@@ -240,6 +406,6 @@ def write_outputs(report: dict, json_path=None, md_path=None) -> dict[str, Path]
         for name in report["results"][0]["per_class"]:
             lines.append(f"| {name} | " + " | ".join(str(r["per_class"][name]["predicted"])
                                                     for r in report["results"]) + " |")
-        md.write_text("\n".join(lines) + "\n")
+        atomic_write_text(md, "\n".join(lines) + "\n")
         files["markdown"] = md
     return files

@@ -200,32 +200,34 @@ def play(bag: str | os.PathLike, *, rate: float = 1.0, loop: bool = False, topic
          log=print) -> PlayResult:
     """Publish a bag's messages onto their topics, keeping the recorded spacing divided by
     ``rate``; ``loop`` repeats until Ctrl-C (or ``max_loops``). ``wait_subscribers`` waits up
-    to that many seconds for every topic to have at least ``min_subscribers`` subscribers."""
+    to that many seconds for every topic to have at least ``min_subscribers`` subscribers.
+
+    Streaming: the chosen topics are read in time order one message at a time and each is
+    published and dropped, so memory stays at the storage's read buffer (one MCAP chunk) for a bag
+    of any size, images included. Each pass re-reads the bag; a bag found truncated or corrupt
+    stops play with a one-line :class:`BagError` (what came before it was published)."""
     if not rate > 0:
         raise BagError(f"--rate must be > 0, got {rate}")
     remap = remap or {}
     reader = open_reader(bag)
-    infos = {t.name: t for t in list_topics(reader)}
-    chosen = list(topics) if topics else sorted(infos)
-    unknown = [t for t in chosen if t not in infos]
-    if unknown:
-        reader.close()
-        raise BagError(f"{bag}: no topic {unknown} in the bag; it has: {', '.join(sorted(infos))}")
-    # stream once to validate and keep raw bytes (bags of skeletons are small; play is exact)
     try:
-        msgs = [(t, ts, raw) for t, ts, raw in read_messages(reader, chosen, decode=False)]
+        infos = {t.name: t for t in list_topics(reader)}
+        chosen = list(topics) if topics else sorted(infos)
+        unknown = [t for t in chosen if t not in infos]
+        if unknown:
+            raise BagError(f"{bag}: no topic {unknown} in the bag; it has: {', '.join(sorted(infos))}")
+        if not sum(infos[t].count for t in chosen):
+            raise BagError(f"{bag}: no messages on {chosen}")
         conns = {c.topic: c for c in reader.connections if c.topic in chosen}
+        msgtypes = {t: message_class(conns[t].msgtype) for t in chosen}
     finally:
         reader.close()
-    if not msgs:
-        raise BagError(f"{bag}: no messages on {chosen}")
     rclpy = _init_rclpy()
     node = rclpy.create_node(node_name)
     stop = stop or _StopFlag().install()
     result = PlayResult({remap.get(t, t): 0 for t in chosen})
     try:
-        pubs = {t: node.create_publisher(message_class(conns[t].msgtype), remap.get(t, t), _qos_from_bag(conns[t]))
-                for t in chosen}
+        pubs = {t: node.create_publisher(msgtypes[t], remap.get(t, t), _qos_from_bag(conns[t])) for t in chosen}
         if wait_subscribers > 0:
             deadline = time.monotonic() + wait_subscribers
             while time.monotonic() < deadline and not stop.event.is_set():
@@ -234,24 +236,12 @@ def play(bag: str | os.PathLike, *, rate: float = 1.0, loop: bool = False, topic
                 time.sleep(0.02)
         if start_delay > 0:
             stop.event.wait(start_delay)
-        t0 = msgs[0][1]
         while not stop.event.is_set():
-            wall0 = time.monotonic()
-            for topic, ts, raw in msgs:
-                due = wall0 + (ts - t0) / NS_PER_S / rate
-                delay = due - time.monotonic()
-                if delay > 0 and stop.event.wait(delay):
-                    break
-                if stop.event.is_set():
-                    break
-                pubs[topic].publish(bytes(raw))
-                result.published[remap.get(topic, topic)] += 1
-            else:
-                result.loops += 1
-                if not loop or (max_loops is not None and result.loops >= max_loops):
-                    break
-                continue
-            break
+            if not _play_pass(bag, chosen, pubs, remap, rate, stop, result):
+                break
+            result.loops += 1
+            if not loop or (max_loops is not None and result.loops >= max_loops):
+                break
         result.reason = stop.reason or "end"
         # let reliable publishers hand the last messages to DDS before the node goes away
         end = time.monotonic() + 0.5
@@ -261,3 +251,24 @@ def play(bag: str | os.PathLike, *, rate: float = 1.0, loop: bool = False, topic
         node.destroy_node()
         stop.restore()
     return result
+
+
+def _play_pass(bag, chosen, pubs, remap, rate: float, stop: _StopFlag, result: PlayResult) -> bool:
+    """One pass over the bag, streamed; False when stopped before the end."""
+    reader = open_reader(bag)
+    try:
+        wall0 = t0 = None
+        for topic, ts, raw in read_messages(reader, chosen, decode=False):
+            if t0 is None:
+                wall0, t0 = time.monotonic(), ts
+            delay = wall0 + (ts - t0) / NS_PER_S / rate - time.monotonic()
+            if delay > 0 and stop.event.wait(delay):
+                return False
+            if stop.event.is_set():
+                return False
+            pubs[topic].publish(bytes(raw))
+            result.published[remap.get(topic, topic)] += 1
+            del raw
+        return True
+    finally:
+        reader.close()
