@@ -58,8 +58,8 @@ class PreprocessConfig:
     joint_set: str = "sensor"          # "common": joints placed differently by each sensor
                                        # (spine base/mid/shoulder, neck, hand tips, thumbs) are
                                        # derived by one rule from joints every sensor has
-    scale_reference: str = "spine"     # "arms": shoulder width + upper arm + forearm, which
-                                       # measured the same on Kinect v1 and Azure (0.80-0.81 m)
+    scale_reference: str = "spine"     # "arms": upper arm + forearm (mean of both sides): 0.47-0.50 m
+                                       # on Kinect v1, Azure and mocap alike (spine: 0.31-0.41 m)
     window_seconds: float = 0.0        # > 0: the clip spans exactly this long (edges held),
                                        # so every source and frame rate moves at the same speed
     source_rate_hz: float = 30.0       # frame rate assumed when no timestamps are given
@@ -281,23 +281,32 @@ def _span(x: np.ndarray, a: int, b: int) -> np.ndarray:
     return np.linalg.norm(x[:, a] - x[:, b], axis=-1)
 
 
+def arm_length(x: np.ndarray) -> np.ndarray:
+    """Upper arm + forearm, mean of both sides, per frame.
+
+    Measured on the four shared sources (medians 0.489 / 0.485 / 0.495 / 0.466 m for UTD-MHAD,
+    NW-UCLA, SmartFallMM, Bandai mocap), the most sensor-independent length found: shoulder
+    width differs by sensor (0.31-0.32 m on Kinect and Azure, 0.21 m between mocap joint
+    centres), the spine by where each places its spine joints, the legs by close-range inference.
+    """
+    return 0.5 * (_span(x, SHOULDER_LEFT, ELBOW_LEFT) + _span(x, SHOULDER_RIGHT, ELBOW_RIGHT)
+                  + _span(x, ELBOW_LEFT, WRIST_LEFT) + _span(x, ELBOW_RIGHT, WRIST_RIGHT))
+
+
 def body_scale(x: np.ndarray, reference: str) -> float:
     """Length that scale normalisation divides by (median over frames, robust to glitches)."""
     if reference == "arms":
-        length = (_span(x, SHOULDER_LEFT, SHOULDER_RIGHT)
-                  + 0.5 * (_span(x, SHOULDER_LEFT, ELBOW_LEFT) + _span(x, SHOULDER_RIGHT, ELBOW_RIGHT))
-                  + 0.5 * (_span(x, ELBOW_LEFT, WRIST_LEFT) + _span(x, ELBOW_RIGHT, WRIST_RIGHT)))
-        return float(np.median(length))
+        return float(np.median(arm_length(x)))
     return float(_span(x, SPINE_SHOULDER, SPINE_BASE).mean())
 
 
-# A standing leg in body units (fraction of the "arms" span, ~0.8 m on an adult): knee,
-# ankle and foot below each hip, the foot pointing forward (-z faces the sensor).
-_CANONICAL_LEG = np.array([[0.0, -0.55, 0.0], [0.0, -1.05, 0.0], [0.0, -1.12, -0.12]])
+# A standing leg in arm lengths (upper arm + forearm, ~0.49 m on an adult): knee, ankle and
+# foot below each hip, the foot pointing forward (-z faces the sensor).
+_CANONICAL_LEG = np.array([[0.0, -0.9, 0.0], [0.0, -1.75, 0.0], [0.0, -1.85, -0.2]])
 
 
 def canonical_lower_body(x: np.ndarray, unit: float) -> np.ndarray:
-    """Knees, ankles and feet hung below the hips as a fixed standing leg (``unit`` = body span).
+    """Knees, ankles and feet hung below the hips as a fixed standing leg (``unit`` = arm length).
 
     The hips keep their real motion, so a fall or a sit still moves the body; what is lost is
     only the leg shape, which close-range sensors infer badly.

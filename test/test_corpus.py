@@ -25,7 +25,7 @@ def roots(nwucla_dir, smartfall_dir, bandai_dir, utd_dir):
 def test_trial_windows_are_the_live_managers_windows():
     rng = np.random.default_rng(0)
     joints = rng.normal(size=(100, 20, 3)).astype(np.float32)
-    cfg = window_config_for(45, 10)
+    cfg = window_config_for(30.0, 45, 10)
     wins = trial_windows(joints, cfg)
     m = WindowManager(20, cfg)
     live = []
@@ -47,15 +47,25 @@ def test_every_source_gives_upright_normalised_windows(source, layout, roots):
     assert ws.x.shape[1:] == (3, 50, 25, 1) and ws.x.dtype == np.float32
     assert len(ws.trial_names) >= 5 and set(ws.source) == {source}
     head_y, foot_y = ws.x[:, 1, :, 3].mean(), ws.x[:, 1, :, [15, 19]].mean()
-    assert head_y > 0.3 > foot_y  # y up after every source's mapping (units of the arm span)
-    span = np.linalg.norm(ws.x[:, :, :, 4] - ws.x[:, :, :, 8], axis=1).mean()
-    assert 0.3 < span < 0.5  # shoulder width / arm span: the same body scale for every sensor
+    assert head_y > 0.5 > foot_y  # y up after every source's mapping (units of the arm length)
+    arm = 0.5 * sum(np.linalg.norm(ws.x[:, :, :, a] - ws.x[:, :, :, b], axis=1) for a, b in
+                    ((4, 5), (8, 9), (5, 6), (9, 10)))
+    assert 0.9 < np.median(arm) < 1.1  # the scale reference: one arm length for every sensor
     # the same window through the one preprocessing function gives the cached clip
     tr, _ = corpus.trials(source, roots[source])
-    stamps, wj = trial_windows(tr[0].read(), window_config_for(45, 10))[0]
+    stamps, wj = trial_windows(tr[0].read(), window_config_for(tr[0].rate_hz, 45, 10), tr[0].rate_hz)[0]
     np.testing.assert_allclose(preprocess_clip([wj], layout, PRE, 1, timestamps=stamps).clip, ws.x[0], atol=1e-6)
     again = load_windows(source, roots[source], PRE, limit=6)  # from the cache
     np.testing.assert_array_equal(again.x, ws.x)
+
+
+def test_windows_span_the_same_time_at_any_frame_rate():
+    for rate, stride in ((30.0, 10), (14.0, 5), (120.0, 40)):
+        joints = np.zeros((int(rate * 4), 20, 3), np.float32)
+        wins = trial_windows(joints, window_config_for(rate, 45, 10), rate)
+        spans = np.array([s[-1] - s[0] + 1 / rate for s, _ in wins])
+        assert (spans >= 1.5 - 1e-6).all() and (spans <= 1.5 + 1 / rate + 1e-6).all(), (rate, spans)
+        assert round((wins[1][0][-1] - wins[0][0][-1]) * rate) == stride  # window ends, like the node
 
 
 def test_bandai_missing_motion_file_is_counted(roots):

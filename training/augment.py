@@ -66,12 +66,12 @@ def time_warp(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     return a * (1 - w) + b * w
 
 
-def _arm_span(x: torch.Tensor) -> torch.Tensor:
-    """Per clip and body slot: shoulder width + upper arm + forearm, median over frames."""
+def _arm_length(x: torch.Tensor) -> torch.Tensor:
+    """Per clip and body slot: upper arm + forearm (preprocess.arm_length), median over frames."""
     def d(a, b):
         return (x[:, :, :, a] - x[:, :, :, b]).norm(dim=1)  # (N, T, M)
-    span = d(4, 8) + 0.5 * (d(4, 5) + d(8, 9)) + 0.5 * (d(5, 6) + d(9, 10))
-    return span.median(dim=1).values  # (N, M)
+    length = 0.5 * (d(4, 5) + d(8, 9) + d(5, 6) + d(9, 10))
+    return length.median(dim=1).values  # (N, M)
 
 
 def replace_lower_body(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -80,7 +80,7 @@ def replace_lower_body(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return x
     x = x.clone()
     sel = x[mask]
-    unit = _arm_span(sel)  # (n, M)
+    unit = _arm_length(sel)  # (n, M)
     leg = torch.as_tensor(_CANONICAL_LEG, dtype=x.dtype, device=x.device)  # (3 joints, xyz)
     for hip, joints in ((HIP_LEFT, (13, 14, 15)), (HIP_RIGHT, (17, 18, 19))):
         for j, off in zip(joints, leg):

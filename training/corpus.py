@@ -46,7 +46,7 @@ from pgfa_models.windows import WindowConfig, WindowManager, cut_windows
 
 from .datasets import DatasetError, resolve_utd_root
 
-CORPUS_VERSION = 1
+CORPUS_VERSION = 2
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 # source -> (layout, archive relative to shared/data, folder inside the archive)
@@ -56,7 +56,7 @@ SOURCES: dict[str, tuple[str, str | None, str | None]] = {
     "smartfallmm": ("azure_kinect_32", "smartfallmm/young-skeleton-S29-S39.tar.xz", "young/skeleton"),
     "bandai": ("bandai_bvh", "bandai-namco-1/dataset-1.tar.xz", "Bandai-Namco-Research-Motiondataset-1"),
 }
-SOURCE_RATE_HZ = 30.0  # all four sources record at 30 Hz (checked by the readers' tests)
+LIVE_RATE_HZ = 30.0  # the rate the node's frame-count geometry (45 frames every 10) refers to
 
 
 @dataclass
@@ -68,6 +68,7 @@ class Trial:
     group: str                # subject / participant ("s3", "S31", "bandai": one actor set)
     read: Callable[[], np.ndarray]  # -> (T, J, 3) in the source layout
     meta: dict = field(default_factory=dict)  # e.g. {"view": 3}, {"style": 4}
+    rate_hz: float = 30.0     # frames per second (no timestamps in any of the files)
 
 
 @dataclass
@@ -185,15 +186,17 @@ def trials(source: str, root: str | Path | None = None) -> tuple[list[Trial], di
     elif source == "nw_ucla":
         from pgfa_models.formats.nw_ucla import read_nw_ucla, scan_nw_ucla
 
+        from pgfa_models.formats.nw_ucla import NW_UCLA_FPS
+
         for r in scan_nw_ucla(folder):
             out.append(Trial(r.path.stem, r.action, f"s{r.subject}", lambda p=r.path: read_nw_ucla(p),
-                             {"view": r.view}))
+                             {"view": r.view}, NW_UCLA_FPS))
     elif source == "smartfallmm":
-        from pgfa_models.formats.smartfallmm import read_smartfallmm, scan_smartfallmm
+        from pgfa_models.formats.smartfallmm import SMARTFALL_FPS, read_smartfallmm, scan_smartfallmm
 
         for r in scan_smartfallmm(folder):
             out.append(Trial(r.path.stem, r.activity - 1, f"S{r.participant}",
-                             lambda p=r.path: read_smartfallmm(p), {"fall": r.is_fall}))
+                             lambda p=r.path: read_smartfallmm(p), {"fall": r.is_fall}, SMARTFALL_FPS))
     elif source == "bandai":
         from pgfa_models.formats.bvh import read_bandai_bvh, scan_bandai
 
@@ -209,13 +212,16 @@ def trials(source: str, root: str | Path | None = None) -> tuple[list[Trial], di
 
 
 # ----------------------------------------------------------------------------- windows
-def window_config_for(window_frames: int = 45, stride_frames: int = 10) -> WindowConfig:
-    """The live node's window geometry; at 30 Hz 45 frames span 1.47 s."""
-    return WindowConfig(window_frames=window_frames, stride_frames=stride_frames,
-                        max_frames=max(300, window_frames), stagger=False)
+def window_config_for(rate_hz: float, window_frames: int = 45, stride_frames: int = 10) -> WindowConfig:
+    """The live node's window geometry (frames at 30 Hz) as time: 45 frames = 1.5 s at any rate,
+    the stride scaled to the same 1/3 s, so a 14 fps source is cut like a 30 Hz one."""
+    return WindowConfig(window_frames=window_frames, window_seconds=window_frames / LIVE_RATE_HZ,
+                        stride_frames=max(1, round(stride_frames * rate_hz / LIVE_RATE_HZ)),
+                        max_frames=max(300, int(np.ceil(window_frames / LIVE_RATE_HZ * rate_hz)) + 1),
+                        min_frames=2, stagger=False)
 
 
-def trial_windows(joints: np.ndarray, wcfg: WindowConfig, rate_hz: float = SOURCE_RATE_HZ):
+def trial_windows(joints: np.ndarray, wcfg: WindowConfig, rate_hz: float = LIVE_RATE_HZ):
     """(stamps, joints) of each window the live node would cut from one body's trial.
 
     A trial shorter than one window is one window (the live node would never classify it, but
@@ -246,7 +252,6 @@ def load_windows(source: str, root: str | Path | None = None, pre: PreprocessCon
     tr, skipped = trials(source, root)
     if limit is not None:
         tr = tr[:limit]
-    wcfg = window_config_for(window_frames, stride_frames)
     key = _hash_inputs(tr, {"v": CORPUS_VERSION, "source": source, "pre": to_dict(pre),
                             "w": [window_frames, stride_frames], "root": str(resolve_root(source, root))})
     path = cache_root() / "clips" / f"corpus-{source}-{key}.npz"
@@ -273,7 +278,8 @@ def load_windows(source: str, root: str | Path | None = None, pre: PreprocessCon
             continue
         kept = 0
         k = len(names)
-        for stamps, wj in trial_windows(joints, wcfg):
+        wcfg = window_config_for(t.rate_hz, window_frames, stride_frames)
+        for stamps, wj in trial_windows(joints, wcfg, t.rate_hz):
             res = preprocess_clip([wj], layout, pre, 1, timestamps=stamps)
             if res.clip is None:
                 rejected[str(res.reason)] += 1

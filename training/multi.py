@@ -109,7 +109,6 @@ def train_multi(recipe, protocol_name: str, seed: int, out_dir: str | Path | Non
                 progress: bool = True, command: str | None = None, catalog=None,
                 evaluate_after: bool = True, cache: bool = True) -> dict[str, Any]:
     """Train one model on a protocol's training sources; evaluate its tasks; return a summary."""
-    from .catalog import load_catalog
     from .train import _contrastive_step, _run_epochs, _WithTau, _epoch_seed, encode_texts, init_dist, \
         pick_device, set_seed
 
@@ -123,7 +122,10 @@ def train_multi(recipe, protocol_name: str, seed: int, out_dir: str | Path | Non
     dev = pick_device(device)
     dist_ = init_dist(dev)
     set_seed(seed)
-    catalog = catalog or load_catalog()
+    if catalog is None:
+        from .catalog import load_catalog
+
+        catalog = load_catalog()
     protocol = get_protocol(protocol_name)
     resolved = resolve(protocol, catalog)
     out = Path(out_dir) if out_dir is not None else None
@@ -135,6 +137,8 @@ def train_multi(recipe, protocol_name: str, seed: int, out_dir: str | Path | Non
     val_mask, val_groups = split_validation(ws, recipe.corpus.val_groups, seed)
     train_idx = np.flatnonzero(~val_mask)
     train_ws = ws.take(train_idx)
+    if len(train_ws) < 2:
+        raise ValueError(f"{protocol_name}: {len(train_ws)} training windows after the concept rule and validation")
     kind = recipe.text.descriptions
     texts = [_texts_of(catalog, kind, m) for m in members]
     encode = lambda t: encode_texts(recipe.text.model, t)  # noqa: E731
@@ -197,7 +201,7 @@ def train_multi(recipe, protocol_name: str, seed: int, out_dir: str | Path | Non
 
 def _mode_scores(mode: str, feats: np.ndarray, text: np.ndarray, names: list[str], labels: np.ndarray,
                  trial: np.ndarray) -> dict[str, Any]:
-    pred = predict_mode(mode, feats, text, names).labels
+    pred = predict_mode(mode, feats, text, names).pred
     counts_pred = np.bincount(pred, minlength=len(names))
     counts_true = np.bincount(labels, minlength=len(names))
     res = {"window_acc": float((pred == labels).mean()), "n_windows": int(len(labels)),
@@ -205,7 +209,7 @@ def _mode_scores(mode: str, feats: np.ndarray, text: np.ndarray, names: list[str
            "predicted": counts_pred.tolist(), "true": counts_true.tolist()}
     uniq, tf = trial_features(feats, trial)
     _, first = np.unique(trial, return_index=True)
-    tpred = predict_mode(mode, tf, text, names).labels
+    tpred = predict_mode(mode, tf, text, names).pred
     res["trial_acc"] = float((tpred == labels[first]).mean())
     res["n_trials"] = int(len(uniq))
     return res

@@ -127,7 +127,7 @@ def resolve(protocol: Protocol, catalog: Catalog) -> Resolved:
                    for k in c.concepts}
         seen = tuple(c.label for c in catalog.classes(protocol.test) if set(c.concepts) <= trained)
         novel = tuple(c.label for c in catalog.classes(protocol.test) if not set(c.concepts) & trained)
-        if seen:
+        if len(seen) >= 2:  # a one-class task cannot be wrong
             tasks.append(Task("seen_concept", protocol.test, seen))
         if len(novel) >= 2:
             tasks.append(Task("zero_shot", protocol.test, novel))

@@ -1,0 +1,108 @@
+"""Multi-source and cross-dataset benchmark (issue 10 §5): one command for the whole table.
+
+    .venv/bin/python benchmarks/crossdata/run.py                 # every job, in priority order
+    .venv/bin/python benchmarks/crossdata/run.py --only xsource_nw_ucla_s0,all_s0
+    .venv/bin/python benchmarks/crossdata/run.py --report        # only rebuild RESULTS.md
+
+Each job is one ``pgfa-train`` command on a protocol of ``config/protocols.yaml`` (it trains,
+calibrates on held-out subjects of the training sources, and evaluates the protocol's tasks);
+its ``eval.json`` plus the command, date and machine is copied to ``results/<job>.json``.
+RESULTS.md is generated from those files only (``report.py``). Jobs already in ``results/``
+are skipped; an interrupted job resumes from its run folder.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+RESULTS = HERE / "results"
+RUNS = REPO / "runs" / "crossdata"
+RECIPE = "config/training/multi_source.yaml"
+
+
+def jobs() -> list[dict]:
+    """Priority order: what decides most runs first, so a cut-off session still has it."""
+    j = []
+
+    def add(protocol, seed, recipe=RECIPE, sets=(), tag=""):
+        name = protocol.replace("/", "_") + (f"_{tag}" if tag else "") + f"_s{seed}"
+        j.append({"name": name, "protocol": protocol, "seed": seed, "recipe": recipe, "sets": list(sets),
+                  "tag": tag})
+
+    for s in (0, 1, 2):
+        add("xsource/nw_ucla", s)
+    add("all", 0)
+    for s in (0, 1, 2):
+        add("xsource/smartfallmm", s)
+    for u in ("U1", "U2", "U3", "U4"):
+        add(f"multi/{u}", 0)
+        add(f"utd/{u}", 0)
+    for s in (0, 1, 2):
+        add("xsource/utd_mhad", s)
+        add("xsource/bandai", s)
+        add("nw_ucla/xview", s)
+    for s in (1, 2):
+        for u in ("U1", "U2", "U3", "U4"):
+            add(f"multi/{u}", s)
+            add(f"utd/{u}", s)
+    # ablation: no sensor invariance (raw preprocessing, no augmentation) on the key task
+    raw = ["data.preprocess.view_normalize=false", "data.preprocess.scale_normalize=false",
+           "data.preprocess.joint_set=sensor", "augment.rotate_y_deg=0", "augment.scale=0", "augment.speed=0",
+           "augment.joint_noise=0", "augment.joint_dropout=0", "augment.lower_body=0"]
+    for s in (0, 1, 2):
+        add("xsource/nw_ucla", s, sets=raw, tag="raw")
+    return j
+
+
+def run_job(job: dict) -> None:
+    out = RUNS / job["name"]
+    cmd = [sys.executable, "-m", "training.cli_train", "--recipe", job["recipe"], "--split", job["protocol"],
+           "--seed", str(job["seed"]), "--out", str(out.relative_to(REPO)), "--quiet"]
+    for s in job["sets"]:
+        cmd += ["--set", s]
+    shown = "pgfa-train " + " ".join(shlex.quote(c) for c in cmd[3:])
+    print(f"[crossdata] {job['name']}: {shown}", flush=True)
+    started = _dt.datetime.now(_dt.timezone.utc)
+    subprocess.run(cmd, cwd=REPO, check=True)
+    res = json.loads((out / "eval.json").read_text())
+    res.update({"job": job["name"], "tag": job["tag"], "recipe": job["recipe"], "sets": job["sets"],
+                "train_command": shown, "date": started.isoformat(timespec="seconds")})
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{job['name']}.json").write_text(json.dumps(res, indent=2))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", default="", help="comma-separated job names")
+    ap.add_argument("--report", action="store_true", help="only rebuild RESULTS.md")
+    ap.add_argument("--list", action="store_true", help="list the jobs")
+    args = ap.parse_args(argv)
+    sys.path.insert(0, str(HERE))
+    from report import write_report
+
+    if args.list:
+        for j in jobs():
+            print(j["name"], "(done)" if (RESULTS / f"{j['name']}.json").is_file() else "")
+        return 0
+    if not args.report:
+        only = {s for s in args.only.split(",") if s}
+        for job in jobs():
+            if only and job["name"] not in only:
+                continue
+            if (RESULTS / f"{job['name']}.json").is_file():
+                continue
+            run_job(job)
+            write_report()
+    write_report()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Multi-source trainer: a short real run on real windows of two sources, end to end."""
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from training import corpus, multi, protocols
+from training.train import load_recipe
+
+
+@dataclass(frozen=True)
+class C:
+    label: int
+    name: str
+    concepts: tuple
+
+    def texts(self, kind):
+        return [f"a person does {self.name}", f"{self.name}, {kind}"]
+
+
+@dataclass(frozen=True)
+class K:
+    id: str
+    name: str
+
+
+class TinyCatalog:
+    """Every UTD-MHAD and SmartFallMM class its own concept, but two shared by both."""
+
+    def classes(self, dataset):
+        if dataset == "utd_mhad":
+            shared = {2: ("wave",), 13: ("walk",)}
+            return [C(i, f"utd {i}", shared.get(i, (f"u{i}",))) for i in range(27)]
+        shared = {6: ("wave",), 7: ("walk",)}
+        return [C(i, f"fall {i}", shared.get(i, (f"f{i}",))) for i in range(14)]
+
+    def concept(self, cid):
+        return K(cid, cid.replace("_", " "))
+
+
+@pytest.fixture
+def setup(tmp_path, monkeypatch, utd_dir, smartfall_dir):
+    monkeypatch.setenv("PGFA_CACHE_DIR", str(tmp_path / "cache"))
+    real = corpus.load_windows
+
+    def limited(source, root=None, *a, **kw):  # a few trials per source keeps the test fast
+        root = {"utd_mhad": utd_dir, "smartfallmm": smartfall_dir}[source]
+        kw["limit"] = 40 if source == "utd_mhad" else 45
+        return real(source, root, *a, **kw)
+
+    monkeypatch.setattr(multi, "load_windows", limited)
+    proto = protocols.Protocol("t/x", ("utd_mhad",), "smartfallmm")
+    monkeypatch.setattr(multi, "get_protocol", lambda name: proto)
+    rng = np.random.default_rng(0)
+    table = {}
+
+    def fake_encode(model, texts):
+        for t in texts:
+            table.setdefault(t, rng.normal(size=16))
+        return np.stack([table[t] for t in texts]).astype(np.float32)
+
+    import training.train as tt
+    monkeypatch.setattr(tt, "encode_texts", fake_encode)
+    recipe = load_recipe("config/training/multi_source.yaml",
+                         {"optim.epochs": 2, "optim.batch_size": 16, "num_threads": 1,
+                          "corpus.stride_frames": 40})
+    return recipe
+
+
+def test_train_multi_trains_calibrates_saves_and_evaluates(setup, tmp_path):
+    out = tmp_path / "run"
+    s = multi.train_multi(setup, "t/x", 0, out, device="cpu", progress=False, catalog=TinyCatalog())
+    assert s["train_trials"] > 0 and len(s["classes"]) <= 27
+    assert s["validation"] is not None and s["validation"]["n"] > 0 and s["validation"]["tau"] > 0
+    tasks = {t["task"]: t for t in s["tasks"]}
+    assert set(tasks) == {"seen_concept", "zero_shot"}
+    assert tasks["seen_concept"]["classes"] == ["fall 6", "fall 7"]
+    assert tasks["zero_shot"]["classes"] == [f"fall {i}" for i in range(14) if i not in (6, 7)]
+    for m in ("text", "transductive", "balanced", "bank"):
+        r = tasks["zero_shot"]["modes"][m]
+        assert 0 <= r["window_acc"] <= 1 and sum(r["predicted"]) == r["n_windows"]
+    assert "accuracy" in tasks["zero_shot"]["nn_ceiling"]
+    assert "text" in tasks["zero_shot"]["upper_body"]
+    saved = json.loads((out / "eval.json").read_text())
+    assert saved["protocol"] == "t/x" and (out / "model.safetensors").is_file()
+    from pgfa_models.checkpoint import load_model
+    model, meta = load_model(out / "model.safetensors")
+    assert meta.labels == s["classes"] and meta.preprocess["window_seconds"] == 1.5
+    assert meta.extra["calibration"]["tau"] == pytest.approx(s["validation"]["tau"])
+
+
+def test_validation_holds_out_whole_subjects():
+    ws = corpus.WindowSet(np.zeros((8, 3, 50, 25, 1), np.float32), np.array(["a"] * 8), np.zeros(8, np.int64),
+                          np.arange(8), np.array([f"a:s{i % 4}" for i in range(8)]), np.zeros(8), [""] * 8,
+                          [{}] * 8)
+    mask, groups = multi.split_validation(ws, 1, 0)
+    assert len(groups) == 1 and mask.sum() == 2 and set(ws.group[mask]) == set(groups)
+    assert multi.split_validation(ws, 0, 0)[0].sum() == 0
+
+
+def test_class_text_features_are_normalised_means():
+    enc = lambda t: np.array([[1.0, 0], [0, 1.0], [3.0, 0]])[[{"a": 0, "b": 1, "c": 2}[x] for x in t]]  # noqa: E731
+    f = multi.class_text_features(enc, [["a", "b"], ["c"]])
+    np.testing.assert_allclose(f, [[2 ** -0.5, 2 ** -0.5], [1, 0]], atol=1e-6)
