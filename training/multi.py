@@ -225,8 +225,10 @@ def evaluate_tasks(model: nn.Module, recipe, resolved: Resolved, catalog, encode
     results = []
     for task in resolved.tasks:
         ws = _select(ws_all, p.test, task.labels, p.test_filter)
-        if len(ws) == 0:
-            results.append({"task": task.name, "error": "no test windows"})
+        # a class without test windows (SmartFallMM's young set has no "stepping up") is left out
+        task = Task(task.name, task.source, tuple(k for k in task.labels if (ws.label == k).any()))
+        if len(task.labels) < 2:
+            results.append({"task": task.name, "error": f"{len(task.labels)} classes with test windows"})
             continue
         by_label = {cl.label: cl for cl in catalog.classes(p.test)}
         names = [by_label[k].name for k in task.labels]
