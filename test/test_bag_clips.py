@@ -148,3 +148,40 @@ def test_long_bag_is_read_with_bounded_memory(long_bag, mode):
     assert got["frames"] == 10_000
     assert got["clips"] == (10 if mode == "labelled" else 996)
     assert got["growth"] < 30, got  # MiB above the warmed-up process; the clips are ~2.4 MB
+
+
+def _labelled_bag(path: Path, labels: list[dict], frames: int = 60) -> Path:
+    from pgfa_ros.bag.convention import LABEL_TOPIC, STRING, ClipLabel
+    from pgfa_ros.bag.io import string_msg
+
+    rng = np.random.default_rng(2)
+    stamps = [T0 + int(round(i * NS_PER_S / 30)) for i in range(frames)]
+    with BagWriter(path, "mcap") as w:
+        w.add_topic(LABEL_TOPIC, STRING)
+        w.add_topic(SKELETON_TOPIC, MARKER_ARRAY)
+        for lab in labels:
+            a, b = lab.pop("frames_range")
+            cl = ClipLabel(start_ns=stamps[a], end_ns=stamps[b], frames=b - a + 1, **lab)
+            w.write(LABEL_TOPIC, stamps[a], string_msg(cl.to_json()))
+        for st in stamps:
+            w.write(SKELETON_TOPIC, st, marker_array({0: rng.normal(size=(J, 3))}, st, "cam"))
+    return path
+
+
+def test_overlapping_labels_stream_in_label_order(tmp_path):
+    bag = _labelled_bag(tmp_path / "overlap", [
+        {"label": "long", "class_index": 1, "name": "long", "frames_range": (0, 50)},
+        {"label": "short", "class_index": 2, "name": "short", "frames_range": (10, 20)},
+    ])
+    bc = read_bag_clips(bag, layout="kinect_v1_20", fps=30.0)
+    assert [c.name for c in bc.clips] == ["long", "short"]  # by start, though "short" completes first
+    assert [c.bodies[0].shape[0] for c in bc.clips] == [51, 11]
+    assert np.array_equal(bc.clips[1].bodies[0], bc.clips[0].bodies[0][10:21])
+    assert np.array_equal(bc.clips[1].times, np.arange(11) / 30.0)
+
+
+def test_label_naming_absent_bodies_is_one_error(tmp_path):
+    bag = _labelled_bag(tmp_path / "absent", [
+        {"label": "x", "class_index": 1, "name": "x", "body_ids": [5, 6], "frames_range": (0, 30)}])
+    with pytest.raises(BagError, match=r"body ids \[5, 6\] never appear .*bodies present: \[0\]"):
+        read_bag_clips(bag, layout="kinect_v1_20", fps=30.0)

@@ -99,13 +99,14 @@ def _times(stamps_ns: np.ndarray, start_ns: int, fps: float | None) -> np.ndarra
 class _OpenClip:
     """Frames of one labelled clip while the stream is inside it (only its own bodies kept)."""
 
-    __slots__ = ("index", "label", "ids", "frames", "present")
+    __slots__ = ("index", "label", "ids", "frames", "present", "own_seen")
 
     def __init__(self, index: int, label: ClipLabel):
         self.index, self.label = index, label
         self.ids = list(label.body_ids or [label.body_id])
         self.frames: list[tuple[int, dict]] = []
-        self.present: set[int] = set()
+        self.present: set[int] = set()  # other bodies seen (a bounded sample, for the error message)
+        self.own_seen = False
 
 
 class BagStream:
@@ -277,8 +278,11 @@ class BagStream:
                     if len(c.frames) >= MAX_CLIP_FRAMES:
                         raise BagError(f"{path}: clip {_clip_name(c.label)!r} spans more than {MAX_CLIP_FRAMES} "
                                        "frames; cut long recordings into windows with --window")
-                    c.present.update(bodies)
-                    c.frames.append((t, {b: bodies[b] for b in c.ids if b in bodies}))
+                    own = {b: bodies[b] for b in c.ids if b in bodies}
+                    c.own_seen = c.own_seen or bool(own)
+                    if not c.own_seen and len(c.present) < 32:
+                        c.present.update(list(bodies)[:32])
+                    c.frames.append((t, own))
             if not hit and t < newest - REORDER_SLACK_NS:
                 # too late for a clip that is already closed (frames between clips do not matter)
                 k = bisect.bisect_right(starts, t)
@@ -305,7 +309,7 @@ class BagStream:
         if lab.frames is not None and len(c.frames) != lab.frames:
             raise BagError(f"{path}: clip {name!r} declares {lab.frames} frames but the bag holds "
                            f"{len(c.frames)} (truncated or mislabelled bag)")
-        if not c.present.intersection(c.ids):
+        if not c.own_seen:
             raise BagError(f"{path}: clip {name!r}: body ids {c.ids} never appear in its frames "
                            f"(bodies present: {sorted(c.present)}) (mislabelled bag)")
         bodies = []
