@@ -36,6 +36,7 @@ class BatchResult:
     windows: list = field(default_factory=list)
     predictions: list = field(default_factory=list)
     rejected: collections.Counter = field(default_factory=collections.Counter)  # preprocess reason -> n
+    labels: list | None = None  # the label names the probabilities are over; None if they changed meanwhile
     started_at: float = 0.0  # clock when preprocessing began (wait time = started_at - window.ready_at)
     preprocess_ms: float = 0.0
     inference_ms: float = 0.0
@@ -58,6 +59,9 @@ def classify_windows(recognizer, windows: Sequence, layout, cfg: PreprocessConfi
     t0 = clock()
     out.preprocess_ms = (t0 - out.started_at) * 1e3
     if clips:
+        before = list(recognizer.labels.names)
         out.predictions = recognizer.classify(np.stack(clips))
         out.inference_ms = (clock() - t0) * 1e3
+        # a label set switched during the call leaves it unclear which names the scores are over
+        out.labels = before if list(recognizer.labels.names) == before else None
     return out

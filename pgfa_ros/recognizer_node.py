@@ -413,7 +413,7 @@ class RecognizerNode(LifecycleNode):
         if not batch.windows:
             return
         mode = rec.mode
-        names = list(rec.labels.names)
+        names = batch.labels or []  # unknown (label set switched meanwhile): no alert scoring this batch
         now = self.get_clock().now().nanoseconds * 1e-9
         alerts = []
         with self._lock:

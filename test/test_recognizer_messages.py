@@ -110,11 +110,15 @@ def test_status_summary():
 
 
 class _Rec:
-    def __init__(self):
+    def __init__(self, switch_to=None):
         self.calls = []
+        self.labels = SimpleNamespace(names=["wave", "clap"])
+        self.switch_to = switch_to
 
     def classify(self, clips):
         self.calls.append(clips.shape)
+        if self.switch_to:  # the label worker switches the set while this batch is scored
+            self.labels.names = list(self.switch_to)
         return [pred() for _ in clips]
 
 
@@ -128,7 +132,9 @@ def test_classify_windows_one_batch_and_rejections_counted():
     assert rec.calls == [(3, 3, 50, 25, 1)]  # ONE call for the kept windows
     assert [w.body_id for w in res.windows] == [0, 1, 2] and len(res.predictions) == 3
     assert res.rejected == collections.Counter({"non_finite_input": 1})
-    assert res.preprocess_ms >= 0 and res.inference_ms >= 0
+    assert res.preprocess_ms >= 0 and res.inference_ms >= 0 and res.labels == ["wave", "clap"]
+    switched = classify_windows(_Rec(switch_to=["wave", "fall"]), good, layout, PreprocessConfig())
+    assert switched.labels is None and len(switched.predictions) == 3
     none = classify_windows(rec, [bad], layout, PreprocessConfig())
     assert none.windows == [] and none.predictions == [] and len(rec.calls) == 1
 
