@@ -36,6 +36,30 @@ def setup(utd_dir, tmp_path_factory):
     return tmp, data, ckpt, bags, json.loads(ref.read_text())
 
 
+def test_bag_eval_hub_aware_modes_equal_pgfa_eval(setup, tmp_path):
+    """The hub-aware modes, their options and the subject-grouped ceiling pass through pgfa-bag eval
+    and give pgfa-eval's numbers."""
+    from training.cli_eval import main as eval_main
+
+    tmp, data, ckpt, bags, _ = setup
+    modes = "transductive_balanced,csls,bank_csls"
+    flags = ["--modes", modes, "--assign-options", "epsilon=0.1,csls_k=3", "--group-pattern", r"_s(\d+)_"]
+    assert eval_main(["--checkpoint", str(ckpt), "--split", "utd_mhad/U1", "--data-root", str(data), *flags,
+                      "--json", str(tmp_path / "ref.json")]) == 0
+    assert bag_main(["eval", str(bags["mcap"]), "--checkpoint", str(ckpt), "--split", "utd_mhad/U1", *flags,
+                     "--json", str(tmp_path / "bag.json"), "-q"]) == 0
+    ref, got = (json.loads((tmp_path / f).read_text()) for f in ("ref.json", "bag.json"))
+    assert [r["mode"] for r in got["results"]] == modes.split(",")
+    assert got["assignment"] == ref["assignment"] and got["assignment"]["csls_k"] == 3
+    assert got["nn_ceiling"] == ref["nn_ceiling"] and got["nn_ceiling"]["grouped"]
+    assert got["nn_ceiling"]["groups"] == len(SUBJECTS)
+    for g, r in zip(got["results"], ref["results"]):
+        for key in ("mode", "accuracy", "per_class", "confusion", "hub"):
+            assert g[key] == r[key], (g["mode"], key)
+    assert bag_main(["eval", str(bags["mcap"]), "--checkpoint", str(ckpt), "--split", "utd_mhad/U1",
+                     "--assign-options", "bogus=1", "-q"]) != 0
+
+
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_bag_eval_equals_pgfa_eval(setup, storage, capsys):
     tmp, data, ckpt, bags, ref = setup
@@ -291,3 +315,19 @@ def test_parse_label_set_forms(tmp_path):
     plain.write_text("other:\n  ros__parameters: {x: 1}\n")
     with pytest.raises(BagError, match="no 'labels'"):
         parse_label_set(str(plain))
+
+
+def test_label_yaml_can_extend_the_checkpoint_labels(setup, bare_bag, embedded, capsys):
+    """The demo's label file form: the checkpoint's classes first, a class named again takes the
+    file's description, new classes are added (the test checkpoint's labels are "a", "b")."""
+    tmp, data, ckpt, bags, ref = setup
+    f = tmp / "extend.yaml"
+    f.write_text("include_checkpoint_labels: true\nlabels:\n  - {name: a, description: the first class}\n"
+                 "  - {name: jumping, description: a person jumps}\n  - b\n")
+    out = tmp / "extend.json"
+    rc = bag_main(["eval", str(bare_bag), "--checkpoint", str(ckpt), "--layout", "kinect_v1_20", "--fps", "30",
+                   "--labels", str(f), "--modes", "text", "--json", str(out), "-q"])
+    assert rc == 0, capsys.readouterr().err
+    got = json.loads(out.read_text())
+    assert got["labels"] == ["a", "b", "jumping"]
+    assert got["texts"] == ["the first class", "b", "a person jumps"]

@@ -163,6 +163,13 @@ def cmd_eval(a) -> int:
         alphas = [float(x) for x in a.alphas.split(",") if x.strip()]
     except ValueError:
         raise BagError(f"--alphas: expected comma-separated numbers, got {a.alphas!r}") from None
+    from pgfa_models.evaluation import groups_from_pattern, parse_assign_options
+
+    try:
+        assign = parse_assign_options(a.assign_options)
+        groups = groups_from_pattern(a.group_pattern) if a.group_pattern else None
+    except ValueError as exc:
+        raise BagError(str(exc)) from None
     if not a.quiet:
         how = "labelled clips" if all(b.labelled for b in bags) else "live-node windows"
         print(f"pgfa-bag eval: {len(bags)} bag(s), {how}; modes {', '.join(modes)}")
@@ -173,7 +180,7 @@ def cmd_eval(a) -> int:
                           split=get_split(a.split) if a.split else None, classes=a.classes,
                           descriptions=a.descriptions, bank_options=bank or None,
                           two_stage_checkpoint=a.two_stage_checkpoint, catalog=catalog, device=a.device,
-                          labels=labels, dataset=a.dataset)
+                          labels=labels, dataset=a.dataset, assign_options=assign or None, groups=groups)
     # every bag read and every clip evaluated: only now are outputs written
     files = write_outputs(report, a.json, a.report)
     for r in report["results"]:
@@ -255,6 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--modes", default="text,transductive,bank")
     e.add_argument("--alpha", type=float, default=0.9, help="transductive tolerance margin (eq. 9)")
     e.add_argument("--alphas", default="", help="optional alpha sweep reported beside, e.g. 0.1,0.5,1.0")
+    e.add_argument("--assign-options", default="", help="hub-aware modes (csls, balanced, transductive_csls, "
+                   "transductive_balanced, cluster_balanced, bank_csls): e.g. epsilon=0.05,csls_k=10,knn_k=5")
+    e.add_argument("--group-pattern", help="regex: a clip's group (subject) from its name (first capture group); "
+                   "the nearest-neighbour ceiling then ignores same-group clips")
     e.add_argument("--two-stage-checkpoint", help="checkpoint for mode two_stage (needs --split)")
     e.add_argument("--device", default="cpu")
     e.add_argument("--split", help="evaluate against the unseen classes of this split")

@@ -255,7 +255,8 @@ def run_eval(bags: Sequence[BagClips], checkpoint: str | os.PathLike, *, modes: 
              classes: Sequence[int] | None = None, descriptions: str | None = None,
              bank_options: Mapping | None = None, two_stage_checkpoint: str | None = None,
              catalog=None, device: str = "cpu", labels: LabelSpec | None = None,
-             dataset: str | None = None) -> tuple[dict, EvalSet]:
+             dataset: str | None = None, assign_options: Mapping | None = None,
+             groups=None) -> tuple[dict, EvalSet]:
     """Evaluate clips read from bags; returns (pgfa-eval report dict, the clips).
 
     ``split`` (a ``training.splits.Split``) picks its unseen classes; otherwise ``classes`` or
@@ -264,6 +265,8 @@ def run_eval(bags: Sequence[BagClips], checkpoint: str | os.PathLike, *, modes: 
     :func:`pgfa_models.evaluation.evaluate`, exactly as ``pgfa-eval`` scores dataset files.
     Unlabelled bags: :func:`predict_unlabelled` over ``labels`` (names + descriptions, like the
     node) or over class indices that the bag's meta or ``dataset`` / ``split`` names.
+    ``assign_options``: options of the hub-aware modes; ``groups``: clip name -> group (subject)
+    for the nearest-neighbour ceiling (both as :func:`pgfa_models.evaluation.evaluate`).
     """
     from pgfa_models import evaluation
     from pgfa_models.config import ConfigError, from_dict
@@ -276,7 +279,8 @@ def run_eval(bags: Sequence[BagClips], checkpoint: str | os.PathLike, *, modes: 
     cat = BagCatalog(es, catalog, meta.descriptions)
     if not es.labelled:
         return predict_unlabelled(es, checkpoint, modes, alpha, classes, descriptions, bank_options, device,
-                                  bag_list, cat, labels=labels, split=split, dataset=dataset), es
+                                  bag_list, cat, labels=labels, split=split, dataset=dataset,
+                                  assign_options=assign_options), es
     if labels is not None:
         raise BagError("--labels is for bags without ground truth; labelled bags are scored on their own "
                        "classes (choose them with --classes or --split)")
@@ -298,7 +302,7 @@ def run_eval(bags: Sequence[BagClips], checkpoint: str | os.PathLike, *, modes: 
 
     try:
         report = evaluation.evaluate(checkpoint, target, cat, clips_for, modes, alpha, alphas, descriptions,
-                                     two_stage_checkpoint, bank_options, device)
+                                     two_stage_checkpoint, bank_options, device, assign_options, groups)
     except (ConfigError, ValueError, KeyError) as exc:
         raise BagError(" ".join(str(exc).split())) from None
     report["bags"] = bag_list
@@ -309,7 +313,7 @@ def run_eval(bags: Sequence[BagClips], checkpoint: str | os.PathLike, *, modes: 
 # ----------------------------------------------------------------------------- unlabelled
 def predict_unlabelled(es: EvalSet, checkpoint, modes, alpha, classes, descriptions, bank_options, device,
                        bag_list, catalog: BagCatalog, *, labels: LabelSpec | None = None, split=None,
-                       dataset: str | None = None) -> dict:
+                       dataset: str | None = None, assign_options: Mapping | None = None) -> dict:
     """Predictions only (no ground truth): counts per predicted class for each mode.
 
     The label set is ``labels`` (names + descriptions, embedded like the recogniser node's
@@ -328,8 +332,15 @@ def predict_unlabelled(es: EvalSet, checkpoint, modes, alpha, classes, descripti
     if labels is not None:
         if classes is not None:
             raise BagError("give either --labels (names) or --classes (indices), not both")
-        names = (list(meta.labels) if labels.include_checkpoint_labels else []) + list(labels.names)
-        descs = ([""] * len(meta.labels) if labels.include_checkpoint_labels else []) + list(labels.descriptions or [""] * len(labels.names))
+        names, descs = [], []
+        if labels.include_checkpoint_labels:  # the demo's rule: the checkpoint's classes first
+            names, descs = list(meta.labels), [""] * len(meta.labels)
+        for n, d in zip(labels.names, labels.descriptions or [""] * len(labels.names)):
+            if n in names:  # a checkpoint class named again: its description, if given, wins
+                descs[names.index(n)] = d or descs[names.index(n)]
+            else:
+                names.append(n)
+                descs.append(d)
         ids: list[int] | None = None
         label_source = labels.source
     else:
@@ -366,7 +377,8 @@ def predict_unlabelled(es: EvalSet, checkpoint, modes, alpha, classes, descripti
     results = []
     keys = ids if ids is not None else list(range(len(names)))
     for mode in modes:
-        pred = predict_mode(mode, feats, tf, list(label_set.names), alpha, bank_options).pred  # bank: bag time order
+        pred = predict_mode(mode, feats, tf, list(label_set.names), alpha, bank_options,
+                            assign_options).pred  # bank: bag time order
         counts = np.bincount(np.asarray(pred, dtype=np.int64), minlength=len(names))
         results.append({"mode": mode, "accuracy": None, "n": int(len(pred)),
                         "per_class": {n: {"id": c, "predicted": int(k)} for n, c, k in zip(names, keys, counts)},
