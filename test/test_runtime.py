@@ -321,6 +321,8 @@ def test_pickled_artifacts_default_to_a_private_user_cache(tmp_path, monkeypatch
     assert (folder.stat().st_mode & 0o777) == 0o700 and art.private_dir_problem(folder) is None
     new = art.artifact_dir(ckpt, sha, cache_dir=tmp_path / "fresh" / "cache", pickled=True)
     assert (new.stat().st_mode & 0o777) == 0o700  # created private
+    onnx_first = art.artifact_dir(ckpt, sha, cache_dir=tmp_path / "shared_cache")  # e.g. auto: onnxruntime first
+    assert art.artifact_dir(ckpt, sha, cache_dir=onnx_first, pickled=True) == onnx_first
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
     assert art.artifact_dir(private / "m.safetensors", sha, pickled=True) == private

@@ -129,8 +129,11 @@ def artifact_dir(checkpoint: Path, checkpoint_sha: str, cache_dir: Optional[Path
     if cache_dir is not None:
         if pickled:
             return make_private_dir(Path(cache_dir))
-        Path(cache_dir).mkdir(parents=True, exist_ok=True)
-        return Path(cache_dir)
+        folder = Path(cache_dir)
+        if not folder.exists():  # created private, so a later pickled artifact may share it
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(mode=0o700, exist_ok=True)
+        return folder
     if _writable_dir(checkpoint.parent) and (not pickled or private_dir_problem(checkpoint.parent) is None):
         return checkpoint.parent
     folder = user_cache_dir(checkpoint_sha)
