@@ -278,3 +278,19 @@ def test_bank_validation():
         bank.update(np.zeros((1, 3)))
     assert bank.update(np.zeros((0, 2))).labels.shape == (0,)
     assert bank.update(np.array([1.0, 0.0])).labels.tolist() == [0]  # single 1-D sample
+
+
+def test_bank_save_is_atomic(tmp_path, monkeypatch):
+    """A save that fails half-way (disk full) keeps the previous bank and leaves no temporary."""
+    a = _bank()
+    a.update(_stream(30))
+    p = a.save(tmp_path / "bank.npz")
+    before = p.read_bytes()
+    a.update(_stream(30, seed=5))
+
+    def boom(*args, **kw):
+        raise OSError("disk full")
+    monkeypatch.setattr(np, "savez", boom)
+    with pytest.raises(OSError, match="disk full"):
+        a.save(p)
+    assert p.read_bytes() == before and [q.name for q in tmp_path.iterdir()] == ["bank.npz"]
