@@ -84,3 +84,28 @@ def test_sha256_file_multi_chunk(tmp_path):
     empty = tmp_path / "e"
     empty.write_bytes(b"")
     assert fileio.sha256_file(empty) == hashlib.sha256(b"").hexdigest()
+
+
+# ---------------------------------------------------------------- one copy (issue 13)
+REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+# os.replace of a *directory* (an extracted model folder / dataset archive) is not a file
+# write: allowed there.
+_RENAME_OK = {"pgfa_models/fileio.py", "pgfa_models/text.py", "training/corpus.py"}
+
+
+def _sources():
+    for pkg in ("pgfa_models", "training"):
+        for p in sorted((REPO / pkg).rglob("*.py")):
+            yield p.relative_to(REPO).as_posix(), p.read_text()
+
+
+def test_atomic_writes_and_l2_normalisation_have_one_home():
+    import re
+    renames = [rel for rel, src in _sources() if "os.replace(" in src and rel not in _RENAME_OK]
+    assert not renames, f"atomic writes must use pgfa_models.fileio, not their own os.replace: {renames}"
+    l2 = [rel for rel, src in _sources()
+          if re.search(r"linalg\.norm\([^\n]*keepdims=True", src) and rel != "pgfa_models/alignment.py"]
+    assert not l2, f"L2 normalisation must use pgfa_models.alignment.l2_normalise: {l2}"
+    hashers = [rel for rel, src in _sources()
+               if re.search(r"def _?sha256_file\b", src) and rel != "pgfa_models/fileio.py"]
+    assert not hashers, f"file hashing must use pgfa_models.fileio.sha256_file: {hashers}"

@@ -39,6 +39,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
+from pgfa_models.alignment import l2_normalise
 from pgfa_models.config import to_dict
 from pgfa_models.preprocess import PreprocessConfig, preprocess_clip
 from pgfa_models.text import cache_root
@@ -346,8 +347,7 @@ def trial_features(features: np.ndarray, trial: np.ndarray) -> tuple[np.ndarray,
     uniq, inv = np.unique(trial, return_inverse=True)
     out = np.zeros((len(uniq), features.shape[1]), dtype=np.float64)
     np.add.at(out, inv, features)
-    out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-    return uniq, out.astype(np.float32)
+    return uniq, l2_normalise(out).astype(np.float32)
 
 
 __all__ = ["SOURCES", "Trial", "WindowSet", "concat", "load_corpus", "load_windows", "one_window_per_trial",

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from pgfa_models import assignment
+from pgfa_models.alignment import l2_normalise
 from pgfa_models.calibration import fit_temperature
 from pgfa_models.checkpoint import CheckpointMeta, save_checkpoint
 from pgfa_models.config import to_dict
@@ -53,10 +54,10 @@ def class_text_features(encode, members: Sequence[Sequence[str]]) -> np.ndarray:
     flat = [t for texts in members for t in texts]
     uniq = list(dict.fromkeys(flat))
     emb = np.asarray(encode(uniq), np.float64)
-    emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    emb = l2_normalise(emb)
     pos = {t: i for i, t in enumerate(uniq)}
     out = np.stack([emb[[pos[t] for t in dict.fromkeys(texts)]].mean(0) for texts in members])
-    return (out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+    return l2_normalise(out).astype(np.float32)
 
 
 def _select(ws: WindowSet, source: str, labels: Sequence[int], flt: dict) -> WindowSet:
