@@ -221,13 +221,19 @@ def csls(scores: Any, k: int = 10) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- cluster structure
-def _cosine_neighbours(vn: np.ndarray, allowed: np.ndarray | None = None) -> np.ndarray:
-    """(N, N) cosine matrix with excluded pairs (self; same group) at -inf."""
-    sim = vn @ vn.T
-    np.fill_diagonal(sim, -np.inf)
-    if allowed is not None:
-        sim = np.where(allowed, sim, -np.inf)
-    return sim
+_BLOCK = 1024  # rows of the cosine matrix held at once: memory O(_BLOCK * N), not O(N^2)
+
+
+def _cosine_blocks(vn: np.ndarray, group_codes: np.ndarray | None = None):
+    """Yield (row indices, cosines (B, N)) with excluded pairs (self; same group) at -inf."""
+    N = vn.shape[0]
+    for a in range(0, N, _BLOCK):
+        rows = np.arange(a, min(a + _BLOCK, N))
+        sim = vn[rows] @ vn.T
+        sim[np.arange(len(rows)), rows] = -np.inf
+        if group_codes is not None:
+            sim[group_codes[rows][:, None] == group_codes[None, :]] = -np.inf
+        yield rows, sim
 
 
 def mutual_knn(features: Any, k: int = 5) -> list[np.ndarray]:
@@ -239,12 +245,21 @@ def mutual_knn(features: Any, k: int = 5) -> list[np.ndarray]:
     if N < 2:
         return [np.zeros(0, np.int64) for _ in range(N)]
     kk = min(kk, N - 1)
-    sim = _cosine_neighbours(l2_normalise(v))
-    order = np.argsort(-sim, axis=1, kind="stable")[:, :kk]
-    knn = np.zeros((N, N), bool)
-    knn[np.repeat(np.arange(N), kk), order.reshape(-1)] = True
-    mutual = knn & knn.T
-    return [np.flatnonzero(mutual[i]).astype(np.int64) for i in range(N)]
+    knn = np.zeros((N, kk), np.int64)
+    for rows, sim in _cosine_blocks(l2_normalise(v)):
+        # the kk largest per row; among values equal to the kk-th, the lowest indices (no full sort)
+        thr = -np.partition(-sim, kk - 1, axis=1)[:, kk - 1:kk]
+        above, at = sim > thr, sim == thr
+        need = kk - above.sum(axis=1, keepdims=True)
+        chosen = above | (at & (np.cumsum(at, axis=1) <= need))
+        knn[rows] = np.nonzero(chosen)[1].reshape(len(rows), kk)
+    src = np.repeat(np.arange(N, dtype=np.int64), kk)
+    dst = knn.reshape(-1)
+    mutual = np.isin(src * N + dst, dst * N + src)  # (i -> j) whose reverse (j -> i) exists
+    out = [[] for _ in range(N)]
+    for i, j in zip(src[mutual].tolist(), dst[mutual].tolist()):
+        out[i].append(j)
+    return [np.asarray(sorted(x), np.int64) for x in out]
 
 
 def knn_smooth(features: Any, scores: Any, k: int = 5) -> np.ndarray:
@@ -368,20 +383,21 @@ def nearest_neighbour_agreement(features: Any, labels: Any,
     N = v.shape[0]
     if y.shape != (N,):
         raise ValueError(f"{y.shape[0]} labels for {N} features")
-    allowed = None
+    gi = None
     if groups is not None:
         g = list(groups)
         if len(g) != N:
             raise ValueError(f"{len(g)} groups for {N} features")
         codes: dict[Hashable, int] = {}
         gi = np.array([-1 - i if x is None else codes.setdefault(x, len(codes)) for i, x in enumerate(g)], np.int64)
-        allowed = gi[:, None] != gi[None, :]
     if N < 2:
         return NeighbourAgreement(None, np.full(N, -1, np.int64), np.zeros(N, bool), 0, groups is not None)
-    sim = _cosine_neighbours(l2_normalise(v), allowed)
-    nb = np.argmax(sim, axis=1).astype(np.int64)
-    has = np.isfinite(sim[np.arange(N), nb])
-    nb[~has] = -1
+    nb = np.full(N, -1, np.int64)
+    has = np.zeros(N, bool)
+    for rows, sim in _cosine_blocks(l2_normalise(v), gi):
+        best = np.argmax(sim, axis=1)  # first maximum: ties -> lower index
+        ok = np.isfinite(sim[np.arange(len(rows)), best])
+        nb[rows[ok]], has[rows] = best[ok], ok
     correct = has & (y[np.where(has, nb, 0)] == y)
     scored = int(has.sum())
     return NeighbourAgreement(float(correct.sum() / scored) if scored else None, nb, correct, scored,

@@ -288,3 +288,31 @@ def test_hub_aware_bank_pseudo_labels_escape_the_hub_and_are_batch_split_invaria
     with pytest.raises(ValueError, match="NaN"):
         HubAwareBank(w, names).update(np.array([[np.nan, 0.0]]))
     assert HubAwareBank(w, names).update(np.zeros((0, 2))).labels.shape == (0,)
+
+
+def test_neighbour_searches_in_blocks_equal_the_full_matrix(monkeypatch):
+    import pgfa_models.assignment as A
+
+    rng = np.random.default_rng(5)
+    f = rng.normal(size=(23, 3))
+    y = rng.integers(0, 3, 23)
+    g = rng.integers(0, 4, 23).tolist()
+    full_nb = [x.tolist() for x in mutual_knn(f, 3)]
+    full_nn = nearest_neighbour_agreement(f, y, g)
+    monkeypatch.setattr(A, "_BLOCK", 5)
+    assert [x.tolist() for x in mutual_knn(f, 3)] == full_nb
+    small = nearest_neighbour_agreement(f, y, g)
+    assert np.array_equal(small.neighbour, full_nn.neighbour) and small.accuracy == full_nn.accuracy
+    # brute force reference
+    vn = l2_normalise(f)
+    sim = vn @ vn.T
+    ga = np.asarray(g)
+    sim[ga[:, None] == ga[None, :]] = -np.inf
+    assert full_nn.neighbour.tolist() == np.argmax(sim, axis=1).tolist()
+
+
+def test_mutual_knn_breaks_ties_by_lower_index():
+    # sample 0 is equidistant from 1, 2 and 3 (cosine 0); 1-NN must pick 1
+    f = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
+    nb = mutual_knn(f, 1)
+    assert [x.tolist() for x in nb] == [[1], [0], [], []]  # 2 -> 0 and 3 -> 0 are not returned by 0
