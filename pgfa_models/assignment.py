@@ -123,7 +123,7 @@ class SinkhornResult:
 
 
 def sinkhorn(scores: Any, epsilon: float = 0.05, iterations: int = 1000, tol: float = 1e-6,
-             class_marginals: Sequence[float] | None = None) -> SinkhornResult:
+             class_marginals: Sequence[float] | None = None, relax: float = 0.0) -> SinkhornResult:
     """Class-balanced soft assignment: the plan P maximising <P, S> + epsilon * H(P) with row
     sums 1/N and column sums ``class_marginals`` (uniform by default), by Sinkhorn-Knopp
     iterations on the dual potentials in log space (no overflow for small epsilon).
@@ -131,6 +131,12 @@ def sinkhorn(scores: Any, epsilon: float = 0.05, iterations: int = 1000, tol: fl
     ``epsilon`` is the temperature: small -> near-hard balanced assignment, large -> uniform.
     With N < K each class still receives N/K samples' worth of mass, so every sample spreads
     over several classes (N = 1: uniform); :func:`balanced_labels` breaks such ties by score.
+
+    ``relax`` = 0: the class marginals are exact. ``relax`` = r > 0: they are a KL penalty
+    (unbalanced OT, penalty weight epsilon / r), each column update moves only by 1 / (1 + r),
+    so a class with truly more clips can keep more; r -> inf leaves the rows' softmax(S / eps).
+    Convergence is then on the potentials (max change <= tol) and ``marginal_error`` is only
+    reported.
     """
     s = _scores(scores)
     try:
@@ -143,6 +149,13 @@ def sinkhorn(scores: Any, epsilon: float = 0.05, iterations: int = 1000, tol: fl
     if not (tol_f >= 0 and math.isfinite(tol_f)):
         raise ValueError(f"tol must be a number >= 0, got {tol!r}")
     n_iter = _positive_int(iterations, "iterations")
+    try:
+        r = float(relax)
+    except (TypeError, ValueError):
+        raise ValueError(f"relax must be a number >= 0, got {relax!r}") from None
+    if not (r >= 0 and math.isfinite(r)):
+        raise ValueError(f"relax must be a finite number >= 0, got {relax!r}")
+    lam = 1.0 / (1.0 + r)
     N, K = s.shape
     if class_marginals is None:
         b = np.full(K, 1.0 / K)
@@ -158,18 +171,20 @@ def sinkhorn(scores: Any, epsilon: float = 0.05, iterations: int = 1000, tol: fl
     log_a, log_b = -math.log(N), np.log(b)
     f = np.zeros(N)
     g = np.zeros(K)
-    err, it = math.inf, 0
+    err, it, done = math.inf, 0, False
     for it in range(1, n_iter + 1):
-        g = log_b - _lse(L + f[:, None], axis=0)
+        g_old = g
+        g = lam * (log_b - _lse(L + f[:, None], axis=0))
         f = log_a - _lse(L + g[None, :], axis=1)       # rows exact after this update
         col = np.exp(_lse(L + f[:, None] + g[None, :], axis=0))
         err = float(np.max(np.abs(col / b - 1.0)))
-        if err <= tol_f:
+        done = err <= tol_f if r == 0 else (it > 1 and float(np.max(np.abs(g - g_old))) <= tol_f)
+        if done:
             break
     log_p = L + f[:, None] + g[None, :]
     plan = np.exp(log_p)
     assignment = np.exp(log_p - _lse(log_p, axis=1)[:, None])  # rows sum to 1 to rounding
-    return SinkhornResult(assignment, plan, b, it, err <= tol_f, err)
+    return SinkhornResult(assignment, plan, b, it, bool(done), err)
 
 
 def _argmax_ties_by(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
@@ -334,12 +349,13 @@ def two_pass(features: Any, text_features: Any, alpha: float, soft: Any,
 
 
 def transductive_balanced(features: Any, text_features: Any, alpha: float, epsilon: float = 0.05,
-                          iterations: int = 1000, tol: float = 1e-6) -> tuple[TransductiveResult, SinkhornResult]:
+                          iterations: int = 1000, tol: float = 1e-6,
+                          relax: float = 0.0) -> tuple[TransductiveResult, SinkhornResult]:
     """The paper's two-pass with the first pass replaced by the Sinkhorn plan of the cosines:
     pseudo-labels = :func:`balanced_labels`, entropies from the plan's rows."""
     vn, wn = _features_and_text(features, text_features)
     s = vn @ wn.T
-    sk = sinkhorn(s, epsilon, iterations, tol)
+    sk = sinkhorn(s, epsilon, iterations, tol, relax=relax)
     return two_pass(vn, text_features, alpha, sk.assignment, balanced_labels(sk.assignment, s)), sk
 
 
@@ -351,11 +367,12 @@ def transductive_csls(features: Any, text_features: Any, alpha: float, k: int = 
 
 
 def cluster_balanced(features: Any, text_features: Any, alpha: float, k: int = 5, epsilon: float = 0.05,
-                     iterations: int = 1000, tol: float = 1e-6) -> tuple[TransductiveResult, SinkhornResult]:
+                     iterations: int = 1000, tol: float = 1e-6,
+                     relax: float = 0.0) -> tuple[TransductiveResult, SinkhornResult]:
     """:func:`transductive_balanced` on mutual-kNN-smoothed cosines (:func:`knn_smooth`)."""
     vn, wn = _features_and_text(features, text_features)
     s = knn_smooth(vn, vn @ wn.T, k)
-    sk = sinkhorn(s, epsilon, iterations, tol)
+    sk = sinkhorn(s, epsilon, iterations, tol, relax=relax)
     return two_pass(vn, text_features, alpha, sk.assignment, balanced_labels(sk.assignment, s)), sk
 
 

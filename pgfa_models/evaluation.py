@@ -24,7 +24,8 @@ Hub-aware alternatives beside the paper (issue 10; :mod:`pgfa_models.assignment`
 * ``bank_csls``: the bank (same stream, same options) with pseudo-labels from CSLS-corrected text
   cosines, class hubness running over the stream (:class:`~pgfa_models.assignment.HubAwareBank`).
 
-Their options (``assign_kwargs``): ``epsilon``, ``iterations``, ``tol`` (Sinkhorn), ``csls_k``,
+Their options (``assign_kwargs``): ``epsilon``, ``iterations``, ``tol``, ``relax`` (Sinkhorn;
+relax 0 = exact uniform class marginals, > 0 = KL-relaxed), ``csls_k``,
 ``knn_k``; defaults :data:`ASSIGN_DEFAULTS`. Every result carries hub diagnostics
 (:func:`hub_stats`: predicted / true count per class), and the report the nearest-neighbour
 ceiling of the features (:func:`pgfa_models.assignment.nearest_neighbour_agreement`), across
@@ -53,7 +54,7 @@ HUB_AWARE_MODES = ("csls", "balanced", "transductive_csls", "transductive_balanc
 PREDICTION_MODES = PAPER_MODES + HUB_AWARE_MODES
 MODES = PREDICTION_MODES + ("two_stage",)
 TWO_PASS_MODES = ("transductive", "transductive_csls", "transductive_balanced", "cluster_balanced")
-ASSIGN_DEFAULTS = {"epsilon": 0.05, "iterations": 1000, "tol": 1e-6, "csls_k": 10, "knn_k": 5}
+ASSIGN_DEFAULTS = {"epsilon": 0.05, "iterations": 1000, "tol": 1e-6, "relax": 0.0, "csls_k": 10, "knn_k": 5}
 HUB_RATIO_TARGET = 2.0  # issue 10: no class predicted for more than twice its true count
 BANK_ORDER = "sorted by sample name (UTD-MHAD: file name a<action>_s<subject>_t<trial>)"
 
@@ -134,17 +135,19 @@ def two_pass_predict(mode: str, features: np.ndarray, text_features: np.ndarray,
     if mode == "transductive_csls":
         return assignment.transductive_csls(features, text_features, alpha, o["csls_k"]), {"csls_k": o["csls_k"]}
     if mode == "transductive_balanced":
-        r, sk = assignment.transductive_balanced(features, text_features, alpha, o["epsilon"], o["iterations"], o["tol"])
+        r, sk = assignment.transductive_balanced(features, text_features, alpha, o["epsilon"], o["iterations"], o["tol"],
+                                                 o["relax"])
         return r, _sinkhorn_facts(sk, o)
     if mode == "cluster_balanced":
         r, sk = assignment.cluster_balanced(features, text_features, alpha, o["knn_k"], o["epsilon"], o["iterations"],
-                                            o["tol"])
+                                            o["tol"], o["relax"])
         return r, dict(_sinkhorn_facts(sk, o), knn_k=o["knn_k"])
     raise ValueError(f"{mode!r} is not a two-pass mode; known: {list(TWO_PASS_MODES)}")
 
 
 def _sinkhorn_facts(sk: assignment.SinkhornResult, o: Mapping) -> dict[str, Any]:
-    return {"sinkhorn": {"epsilon": o["epsilon"], "iterations": sk.iterations, "converged": sk.converged,
+    return {"sinkhorn": {"epsilon": o["epsilon"], "relax": o["relax"], "iterations": sk.iterations,
+                         "converged": sk.converged,
                          "marginal_error": sk.marginal_error}}
 
 
@@ -166,7 +169,7 @@ def predict_mode(mode: str, features: np.ndarray, text_features: np.ndarray, cla
     if mode == "balanced":
         o = assign_options(assign_kwargs)
         s = np.asarray(features, np.float64) @ np.asarray(text_features, np.float64).T
-        sk = assignment.sinkhorn(s, o["epsilon"], o["iterations"], o["tol"])
+        sk = assignment.sinkhorn(s, o["epsilon"], o["iterations"], o["tol"], relax=o["relax"])
         return ModePrediction(mode, assignment.balanced_labels(sk.assignment, s), _sinkhorn_facts(sk, o))
     if mode in ("bank", "bank_csls"):
         if mode == "bank":

@@ -316,3 +316,21 @@ def test_mutual_knn_breaks_ties_by_lower_index():
     f = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
     nb = mutual_knn(f, 1)
     assert [x.tolist() for x in nb] == [[1], [0], [], []]  # 2 -> 0 and 3 -> 0 are not returned by 0
+
+
+def test_relaxed_marginals_let_a_larger_class_keep_more():
+    # 8 clips clearly of class 0, 4 of class 1 (scores by hand): exact balance must move 2 of
+    # class 0's clips to class 1; a relaxed constraint keeps them; huge relax = row softmax.
+    s = np.array([[0.9 - 0.05 * i, 0.1 + 0.05 * i] for i in range(8)] + [[0.1, 0.9]] * 4)
+    exact = sinkhorn(s, epsilon=0.02)
+    lab = balanced_labels(exact.assignment, s)
+    assert lab.tolist() == [0] * 6 + [1] * 6  # the two least confident class-0 clips moved
+    soft = sinkhorn(s, epsilon=0.1, relax=1.0)
+    assert soft.converged and np.bincount(balanced_labels(soft.assignment, s)).tolist() == [8, 4]
+    np.testing.assert_allclose(soft.assignment.sum(1), 1.0, atol=1e-12)
+    mass = soft.assignment.sum(0)
+    assert 6 < mass[0] < 8 + 1e-9  # pulled towards uniform, not all the way
+    free = sinkhorn(s, epsilon=0.1, relax=1e9)
+    np.testing.assert_allclose(free.assignment, softmax(s / 0.1), atol=1e-6)
+    with pytest.raises(ValueError, match="relax"):
+        sinkhorn(s, relax=-1)
