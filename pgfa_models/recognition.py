@@ -7,8 +7,8 @@
   :meth:`Recognizer.classify` turns a batch of clips ``(N, 3, 50, 25, M)`` into top-k
   ``(label, score)`` lists with ONE batched forward pass.
 
-Scores are probabilities: softmax over the classes of ``cosine / tau`` with the model's learnt
-temperature tau (eq. 3), against the text features (``text`` mode) or against the current
+Scores are probabilities: softmax over the classes of ``cosine / tau`` with the checkpoint's
+calibrated temperature (fitted on held-out subjects; else the model's learnt tau of eq. 3), against the text features (``text`` mode) or against the current
 prototypes of a streaming :class:`~pgfa_models.bank.PrototypeBank` (``prototype_bank`` mode,
 which also feeds the bank with every classified window). Raw cosines are returned too.
 
@@ -274,6 +274,19 @@ def make_runtime_feature_fn(checkpoint: str, backend: str, device: str = "cpu", 
     return rt.embed, rt.name
 
 
+def score_temperature(extra: Mapping | None, learnt: float) -> tuple[float, str]:
+    """The temperature of the live softmax: the checkpoint's calibrated one (fitted on held-out
+    subjects, :mod:`pgfa_models.calibration`) when it has a usable one, else the learnt tau,
+    which training drives to its lower clamp (near one-hot scores). Returns (tau, source)."""
+    cal = (extra or {}).get("calibration") if isinstance(extra, Mapping) else None
+    if isinstance(cal, Mapping):
+        tau = cal.get("tau")
+        if (isinstance(tau, (int, float)) and not isinstance(tau, bool) and math.isfinite(tau)
+                and 1e-3 <= tau <= 10.0 and not cal.get("on_bound", False)):
+            return float(tau), "calibrated"
+    return float(learnt), "learnt"
+
+
 def load_recognizer(
     checkpoint: str,
     labels: Sequence[str] | None = None,
@@ -309,7 +322,7 @@ def load_recognizer(
                          default_descriptions=meta.descriptions or {})
     if label_set.features.shape[1] != meta.text_dim:
         raise ValueError(f"text features are {label_set.features.shape[1]}-d, the model makes {meta.text_dim}-d")
-    tau = model.clamped_tau()
+    tau, tau_source = score_temperature(meta.extra, model.clamped_tau())
     fn, used, error = None, "eager", None
     if backend and backend != "eager":
         try:
@@ -324,5 +337,5 @@ def load_recognizer(
     if fn is None:
         fn = make_feature_fn(model, device, num_threads)
     rec = Recognizer(fn, label_set, mode, tau, top_k, bank_options)
-    rec.backend, rec.backend_error = used, error
+    rec.backend, rec.backend_error, rec.tau_source = used, error, tau_source
     return rec, meta

@@ -151,3 +151,13 @@ def test_classification_not_blocked_while_embedding(ckpt, utd_clips):
     t.join()
     assert still_embedding and preds[0].label in UTD_LABELS  # old set, not blocked
     assert rec.classify(utd_clips[:1])[0].label == "brand new class"
+
+
+def test_score_temperature_prefers_a_usable_calibration():
+    from pgfa_models.recognition import score_temperature
+
+    assert score_temperature({"calibration": {"tau": 0.08, "on_bound": False}}, 0.01) == (0.08, "calibrated")
+    assert score_temperature({"calibration": {"tau": 0.005, "on_bound": True}}, 0.01) == (0.01, "learnt")
+    for bad in ({}, None, {"calibration": None}, {"calibration": {"tau": "x"}}, {"calibration": {"tau": float("nan")}},
+                {"calibration": {"tau": -1}}, {"calibration": {"tau": True}}, {"calibration": [1]}):
+        assert score_temperature(bad, 0.01) == (0.01, "learnt")
