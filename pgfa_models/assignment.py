@@ -77,7 +77,11 @@ def _scores(x: Any) -> np.ndarray:
 
 
 def _positive_int(v: Any, name: str) -> int:
-    if isinstance(v, bool) or int(v) != v or int(v) < 1:
+    try:
+        ok = not isinstance(v, bool) and int(v) == v and int(v) >= 1
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
         raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
     return int(v)
 
@@ -110,8 +114,9 @@ class SinkhornResult:
     plan:        (N, K) the transport plan itself (= assignment / N, sums to 1)
     marginals:   (K,) the class marginals used
     iterations:  row/column updates done
-    converged:   whether max |column mass / target - 1| <= tol was reached
-    marginal_error: that maximum at the end (rows are exact)
+    converged:   whether max |column mass / target - 1| <= tol was reached (relax > 0: whether
+                 the potentials changed by <= tol)
+    marginal_error: max |column mass / target - 1| at the end (rows are exact)
     """
 
     assignment: np.ndarray

@@ -334,3 +334,9 @@ def test_relaxed_marginals_let_a_larger_class_keep_more():
     np.testing.assert_allclose(free.assignment, softmax(s / 0.1), atol=1e-6)
     with pytest.raises(ValueError, match="relax"):
         sinkhorn(s, relax=-1)
+
+
+@pytest.mark.parametrize("k", [None, "x", 1.5, True, 0])
+def test_bad_k_is_a_value_error(k):
+    with pytest.raises(ValueError, match="k must be an integer"):
+        csls(MILD, k)
