@@ -76,7 +76,8 @@ def test_train_multi_trains_calibrates_saves_and_evaluates(setup, tmp_path):
     tasks = {t["task"]: t for t in s["tasks"]}
     assert set(tasks) == {"seen_concept", "zero_shot"}
     assert tasks["seen_concept"]["classes"] == ["fall 6", "fall 7"]
-    assert tasks["zero_shot"]["classes"] == [f"fall {i}" for i in range(14) if i not in (6, 7)]
+    novel = tasks["zero_shot"]["classes"]  # the novel classes that have test windows in the few trials read
+    assert len(novel) >= 2 and set(novel) <= {f"fall {i}" for i in range(14) if i not in (6, 7)}
     for m in ("text", "transductive", "balanced", "bank"):
         r = tasks["zero_shot"]["modes"][m]
         assert 0 <= r["window_acc"] <= 1 and sum(r["predicted"]) == r["n_windows"]

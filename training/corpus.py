@@ -183,7 +183,7 @@ def trials(source: str, root: str | Path | None = None) -> tuple[list[Trial], di
 
         for r in sorted(scan_utd_mhad(folder), key=lambda r: r.path.name):
             out.append(Trial(f"a{r.action + 1}_s{r.subject}_t{r.trial}", r.action, f"s{r.subject}",
-                             lambda p=r.path: read_utd_mhad(p)))
+                             lambda p=r.path: read_utd_mhad(p), {"subject": r.subject}))
     elif source == "nw_ucla":
         from pgfa_models.formats.nw_ucla import read_nw_ucla, scan_nw_ucla
 
@@ -191,13 +191,14 @@ def trials(source: str, root: str | Path | None = None) -> tuple[list[Trial], di
 
         for r in scan_nw_ucla(folder):
             out.append(Trial(r.path.stem, r.action, f"s{r.subject}", lambda p=r.path: read_nw_ucla(p),
-                             {"view": r.view}, NW_UCLA_FPS))
+                             {"view": r.view, "subject": r.subject}, NW_UCLA_FPS))
     elif source == "smartfallmm":
         from pgfa_models.formats.smartfallmm import SMARTFALL_FPS, read_smartfallmm, scan_smartfallmm
 
         for r in scan_smartfallmm(folder):
             out.append(Trial(r.path.stem, r.activity - 1, f"S{r.participant}",
-                             lambda p=r.path: read_smartfallmm(p), {"fall": r.is_fall}, SMARTFALL_FPS))
+                             lambda p=r.path: read_smartfallmm(p),
+                             {"fall": r.is_fall, "participant": r.participant}, SMARTFALL_FPS))
     elif source == "bandai":
         from pgfa_models.formats.bvh import read_bandai_bvh, scan_bandai
 

@@ -135,7 +135,8 @@ def resolve(protocol: Protocol, catalog: Catalog) -> Resolved:
 
 
 def matches(meta: dict, flt: dict) -> bool:
-    return all(meta.get(k) in allowed for k, allowed in flt.items())
+    """A trial passes a filter on every field it has (a UTD trial has no SmartFallMM participant)."""
+    return all(meta[k] in allowed for k, allowed in flt.items() if k in meta)
 
 
 def training_classes(resolved: Resolved, catalog: Catalog) -> list[tuple[tuple[str, ...], list[tuple[str, int]]]]:
