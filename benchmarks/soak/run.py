@@ -124,13 +124,14 @@ def publish(a) -> int:
         stamp = time.time()
         bodies = scene.frame(k * period)
         for bid, joints in list(bodies.items()):
+            bad = rng.choice(J, 3, replace=False)  # distinct joints, so each counts for one reason only
             if rng.random() < 0.05:  # 2 joints NaN (repairable)
                 joints = joints.copy()
-                joints[rng.choice(J, 2, replace=False)] = np.nan
+                joints[bad[:2]] = np.nan
                 sent["nan_joint"] += 2
             if rng.random() < 0.01:  # one joint far away (sensor glitch)
                 joints = joints.copy()
-                joints[int(rng.integers(J))] = (1e6, 0.0, 0.0)
+                joints[bad[2]] = (1e6, 0.0, 0.0)
                 sent["absurd_position"] += 1
             bodies[bid] = joints
         sent["too_many_bodies"] += max(0, len(bodies) - MAX_BODIES)  # the parser keeps max_bodies per message
@@ -150,6 +151,10 @@ def publish(a) -> int:
             sent["empty"] += 1
         sent["messages"] += 1
         r = rng.random()
+        if r < 0.03:  # the extra message goes out half a period later, not back to back
+            delay = t0 + (k + 0.5) * period - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
         if r < 0.01:
             pub.publish(MarkerArray())
             sent["empty"] += 1
@@ -278,6 +283,11 @@ EXPECT = {  # node counter -> publisher count that it must equal
     "rejected_input_too_many_bodies": "too_many_bodies",
     "messages": "messages",
 }
+PER_MESSAGE_MAX = {  # the most of each counter one message can carry (bounds what a lost message took along)
+    "rejected_input_nan_joint": 2 * IN_VIEW, "rejected_input_absurd_position": IN_VIEW, "rejected_input_bad_id": 3,
+    "rejected_input_empty": 1, "rejected_input_malformed": 1, "rejected_input_too_many_bodies": IN_VIEW - MAX_BODIES,
+    "messages": 1,
+}
 
 
 def monitor(a) -> int:
@@ -362,13 +372,16 @@ def summarise(a, samples, final, sent, final_rss, node_alive, actions, alerts, l
               "state_alert_runs": MAX_BODIES, "bodies": MAX_BODIES}
     lost = int(sent.get("messages", 0)) - int(final.get("messages", 0))
     counted = {k: {"node": int(final.get(k, 0)), "sent": int(sent.get(v, 0))} for k, v in EXPECT.items()}
-    counts_ok = lost == 0 and all(c["node"] == c["sent"] for c in counted.values())
+    # Exact when nothing was lost. The sensor-data QoS is best effort: a message the node never
+    # received cannot be counted, so then each shortfall must be explained by the lost messages.
+    for k, c in counted.items():
+        c["missing"] = c["sent"] - c["node"]
+        c["ok"] = c["missing"] == 0 if lost == 0 else 0 <= c["missing"] <= lost * PER_MESSAGE_MAX[k]
     checks = {
         "node_alive": node_alive,
         "memory_flat": bool(growth <= a.max_growth_mb),
         "queues_bounded": all(maxima[k] <= bounds[k] for k in bounds),
-        "bad_inputs_counted": counts_ok,
-        "no_messages_lost": lost == 0,
+        "bad_inputs_counted": lost >= 0 and all(c["ok"] for c in counted.values()),
     }
     checks["all_passed"] = all(checks.values())
     return {
@@ -422,8 +435,10 @@ def render(r) -> str:
         f"(slope {r['rss']['second_half_slope_mb_per_min']} MB/min; first sample {r['rss']['first_mb']:.1f} MB, "
         f"max {r['rss']['max_mb']:.1f} MB) | {yes[ch['memory_flat']]} |",
         f"| queues and per-body state bounded (maxima below) | {yes[ch['queues_bounded']]} |",
-        f"| every bad input counted (node counter = sent) | {yes[ch['bad_inputs_counted']]} |",
-        f"| no message lost ({r['messages_lost']} lost) | {yes[ch['no_messages_lost']]} |",
+        f"| every bad input that reached the node counted (counter = sent"
+        + (f"; {r['messages_lost']} of {r['publisher'].get('messages', 0)} messages lost on the best-effort "
+           "sensor QoS, each shortfall within what those messages carried" if r['messages_lost'] else
+           "; no message lost") + f") | {yes[ch['bad_inputs_counted']]} |",
         "",
         "## Maxima over the run (bound)",
         "",
@@ -433,9 +448,9 @@ def render(r) -> str:
     for k, v in r["maxima"].items():
         lines.append(f"| `{k}` | {v} | {r['bounds'][k]} |")
     lines += ["", "## Bad inputs: sent by the publisher vs counted by the node", "",
-              "| node counter | counted | sent |", "|---|---:|---:|"]
+              "| node counter | counted | sent | not received |", "|---|---:|---:|---:|"]
     for k, c in r["counted"].items():
-        lines.append(f"| `{k}` | {c['node']} | {c['sent']} |")
+        lines.append(f"| `{k}` | {c['node']} | {c['sent']} | {c['missing']} |")
     other = {k: v for k, v in r["final_diagnostics"].items() if k.startswith("rejected_") and k not in r["counted"]}
     if other:
         lines += ["", "Other counters (depend on timing, no exact expectation): "
