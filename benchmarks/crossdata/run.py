@@ -36,9 +36,11 @@ def jobs() -> list[dict]:
         j.append({"name": name, "protocol": protocol, "seed": seed, "recipe": recipe, "sets": list(sets),
                   "tag": tag})
 
-    for s in (0, 1, 2):
-        add("xsource/nw_ucla", s)
+    add("xsource/nw_ucla", 0)
+    add("falls/heldout", 0)
     add("all", 0)
+    for s in (1, 2):
+        add("xsource/nw_ucla", s)
     for s in (0, 1, 2):
         add("xsource/smartfallmm", s)
     for u in ("U1", "U2", "U3", "U4"):
