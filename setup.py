@@ -31,6 +31,7 @@ setup(
             "pgfa-eval = training.cli_eval:main",
             "pgfa-export = training.cli_export:main",
             "pgfa-bag = pgfa_ros.bag.cli:main",
+            "pgfa-replay = pgfa_ros.replay:main",
             "pgfa-launch = pgfa_ros.launcher:main",
             "pgfa-demo = pgfa_ros.demo:main",
             "recognizer = pgfa_ros.recognizer_node:main",

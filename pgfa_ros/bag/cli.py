@@ -45,7 +45,7 @@ def _catalog_names(dataset: str) -> list[str] | None:
 
 # ----------------------------------------------------------------------------- commands
 def cmd_convert(a) -> int:
-    from .convert import ntu_sequences, smie_sequences, utd_sequences, write_bag
+    from .convert import ntu_sequences, smartfall_sequences, smie_sequences, utd_sequences, write_bag
 
     classes, split_ds = _split_classes(a.split)
     if a.classes is not None:
@@ -54,6 +54,10 @@ def cmd_convert(a) -> int:
         if not a.input:
             raise BagError("--input: the UTD-MHAD folder is required")
         src = utd_sequences(a.input[0], classes, a.subjects, a.limit)
+    elif a.dataset == "smartfallmm":
+        if not a.input:
+            raise BagError("--input: the SmartFallMM skeleton folder is required")
+        src = smartfall_sequences(a.input[0], a.participants, a.activities, a.trials, a.limit)
     elif a.dataset in ("ntu60", "ntu120"):
         if not a.input:
             raise BagError("--input: .skeleton files or folders are required")
@@ -202,8 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("convert", help="dataset -> rosbag2 (skeleton MarkerArrays + ground-truth labels)")
-    c.add_argument("--dataset", required=True, choices=["utd_mhad", "ntu60", "ntu120", "smie"])
-    c.add_argument("--input", nargs="+", help="UTD-MHAD folder, or NTU .skeleton files / folders")
+    c.add_argument("--dataset", required=True, choices=["utd_mhad", "ntu60", "ntu120", "smie", "smartfallmm"])
+    c.add_argument("--input", nargs="+", help="UTD-MHAD folder, SmartFallMM skeleton folder, or NTU .skeleton "
+                   "files / folders")
     c.add_argument("--data", help="SMIE data .npy (N,3,50,25,M)")
     c.add_argument("--labels", help="SMIE labels .npy (N,)")
     c.add_argument("--smie-dataset", default="ntu60", choices=["ntu60", "ntu120", "pku_mmd"],
@@ -213,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--split", help="keep the unseen classes of a zero-shot split, e.g. utd_mhad/U1")
     c.add_argument("--classes", type=_ints, help="keep these 0-based classes (overrides --split)")
     c.add_argument("--subjects", type=_ints, help="UTD-MHAD: keep these subjects (1-based)")
+    c.add_argument("--participants", type=_ints, help="SmartFallMM: keep these participants (e.g. 37,38,39)")
+    c.add_argument("--activities", type=_ints, help="SmartFallMM: keep these activity ids (1-14; falls are 10-14)")
+    c.add_argument("--trials", type=_ints, help="SmartFallMM: keep these trial numbers")
     c.add_argument("--limit", type=int, help="at most this many clips")
     c.add_argument("--max-bodies", type=int, default=2, help="NTU: bodies kept per sample")
     c.add_argument("--fps", type=float, help="frame rate (default: the dataset's, 30 Hz)")

@@ -8,6 +8,8 @@ order-dependent):
   duplicates dropped (:func:`utd_sequences`);
 * NTU RGB+D ``.skeleton`` files (layout ``ntu_25``, the ``max_bodies`` most active bodies,
   body id = activity rank), sorted by file name (:func:`ntu_sequences`);
+* SmartFallMM skeleton CSVs (Azure Kinect, layout ``azure_kinect_32``, metres in the driver's
+  depth-camera axes), sorted by (participant, activity, trial) (:func:`smartfall_sequences`);
 * SMIE/PGFA ``.npy`` arrays ``(N, 3, 50, 25, M)`` (already preprocessed clips; the bag marks
   them ``clip_ready`` so evaluation stacks them unchanged, like the training loader)
   (:func:`smie_sequences`).
@@ -84,6 +86,45 @@ def utd_sequences(root: str | os.PathLike, classes: Seq[int] | None = None,
 
     return Source("utd_mhad", "kinect_v1_20", 30.0, list(UTD_MHAD_CLASSES), gen(), len(records),
                   frame_id="kinect_v1_camera")
+
+
+def smartfall_sequences(root: str | os.PathLike, participants: Seq[int] | None = None,
+                         activities: Seq[int] | None = None, trials: Seq[int] | None = None,
+                         limit: int | None = None) -> Source:
+    """SmartFallMM trials (``activities`` are the dataset's 1-based ids, 10-14 the falls; class
+    index = id - 1). The joints are written as read: what the Azure Kinect ROS driver publishes."""
+    from pgfa_models.formats.smartfallmm import SMARTFALL_ACTIVITIES, SMARTFALL_FPS, read_smartfallmm, scan_smartfallmm
+
+    try:
+        records = scan_smartfallmm(root)
+    except (OSError, ValueError) as exc:
+        raise BagError(str(exc)) from None
+    records = select_smartfall(records, participants, activities, trials)
+    if limit is not None:
+        records = records[:limit]
+    if not records:
+        raise BagError(f"no SmartFallMM trials in {root} match the selection")
+
+    def gen() -> Iterator[Sequence]:
+        for r in records:
+            try:
+                joints = read_smartfallmm(r.path)
+            except ValueError as exc:  # malformed file: skip it, say so
+                print(f"pgfa-bag convert: skipping {r.path.name}: {exc}")
+                continue
+            yield Sequence(r.path.stem, r.activity - 1, [joints], r.path.name)
+
+    return Source("smartfallmm", "azure_kinect_32", SMARTFALL_FPS, list(SMARTFALL_ACTIVITIES), gen(), len(records),
+                  frame_id=DEFAULT_FRAME_ID)
+
+
+def select_smartfall(records, participants=None, activities=None, trials=None) -> list:
+    """The records whose participant / activity id (1-14) / trial are in the given lists (None = all)."""
+    keep = [r for r in records
+            if (participants is None or r.participant in set(participants))
+            and (activities is None or r.activity in set(activities))
+            and (trials is None or r.trial in set(trials))]
+    return keep
 
 
 def _class_names(names: Seq[str] | None, n: int | None) -> list[str]:
