@@ -1,7 +1,7 @@
 """What the recognizer publishes, built as plain data (no rclpy): the live node and the offline
 replay produce byte-identical ``~/actions`` / ``~/alerts`` JSON from the same functions.
 
-* :func:`action_message` — one classified window: ``{stamp, body_id, topk: [{label, score}], mode,
+* :func:`action_message` — one classified window: ``{stamp, body_id, label, topk: [{label, score}], mode,
   window: {start, end, frames}, latency_ms, frame_id, timing_ms: {transport, wait, preprocess,
   inference, batch}}``
 * :func:`alert_message` — ``{stamp, body_id, label, score, consecutive, threshold, frame_id}``
@@ -35,6 +35,7 @@ def action_message(window, prediction, *, mode: str, latency_ms: float, frame_id
     return {
         "stamp": window.end,
         "body_id": int(window.body_id),
+        "label": prediction.label,  # top-1, or "unknown" (open set, pgfa_ros.live_pipeline.open_set)
         "topk": [{"label": lbl, "score": round(float(s), 6)} for lbl, s in prediction.topk],
         "mode": mode,
         "window": {"start": window.start, "end": window.end, "frames": int(len(window.stamps))},

@@ -6,6 +6,10 @@ the run resets when a window of that body scores below the threshold, when the c
 the label set the window was scored against, or when the body is forgotten. Only runs in
 progress are stored, so memory is bounded by (tracked bodies x alert classes).
 
+With ``combine`` the alert classes are scored together: the window's score is the sum of their
+probabilities (the calibrated probability of *any* of them, e.g. five fall directions), one run
+per body, and the alert names the alert class that scored highest in the window that fired.
+
 An alert class that is not in the label set can never fire, so configuration refuses it
 (:func:`missing_alert_classes`) instead of ignoring it silently.
 """
@@ -15,7 +19,9 @@ import math
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-__all__ = ["AlertRule", "Alert", "AlertTracker", "missing_alert_classes", "alert_classes_error"]
+COMBINED = "*"  # run key of the combined alert classes
+
+__all__ = ["COMBINED", "AlertRule", "Alert", "AlertTracker", "missing_alert_classes", "alert_classes_error"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,7 @@ class AlertRule:
     classes: tuple[str, ...] = ()
     threshold: float = 0.5
     consecutive: int = 3
+    combine: bool = False  # score the classes together (sum of their probabilities), one run per body
 
     def __post_init__(self) -> None:
         if isinstance(self.classes, str):
@@ -40,6 +47,8 @@ class AlertRule:
             raise ValueError(f"alert threshold must be a number in [0, 1], got {self.threshold!r}")
         if isinstance(self.consecutive, bool) or not isinstance(self.consecutive, int) or self.consecutive < 1:
             raise ValueError(f"alert consecutive must be an integer >= 1, got {self.consecutive!r}")
+        if not isinstance(self.combine, bool):
+            raise ValueError(f"alert combine must be true or false, got {self.combine!r}")
 
 
 def missing_alert_classes(classes: Iterable[str], labels: Iterable[str]) -> list[str]:
@@ -93,6 +102,8 @@ class AlertTracker:
             return []
         body_id = int(body_id)
         index = {n: i for i, n in enumerate(labels)} if len(probs) == len(labels) else {}
+        if rule.combine:
+            return self._update_combined(body_id, stamp, index, probs)
         out = []
         for cls in rule.classes:
             key = (body_id, cls)
@@ -107,7 +118,24 @@ class AlertTracker:
                 out.append(Alert(body_id, cls, score, run, float(rule.threshold), float(stamp)))
         return out
 
+    def _update_combined(self, body_id: int, stamp: float, index: dict, probs) -> list[Alert]:
+        rule = self._rule
+        key = (body_id, COMBINED)
+        scored = [(float(probs[index[c]]), c) for c in rule.classes if c in index]
+        # every alert class must be scored, else the sum is not the probability of "any of them"
+        score = sum(s for s, _ in scored) if len(scored) == len(rule.classes) else math.nan
+        if not score >= rule.threshold:
+            self._runs.pop(key, None)
+            return []
+        run = self._runs.get(key, 0) + 1
+        self._runs[key] = run
+        if run != rule.consecutive:
+            return []
+        best = max(scored)[1]  # ties: the later name, deterministic
+        return [Alert(body_id, best, min(1.0, score), run, float(rule.threshold), float(stamp))]
+
     def run_length(self, body_id: int, cls: str) -> int:
+        """Current run of ``cls`` (with ``combine``: pass :data:`COMBINED`)."""
         return self._runs.get((int(body_id), cls), 0)
 
     def forget(self, body_id: int) -> None:

@@ -405,7 +405,8 @@ class RecognizerNode(LifecycleNode):
         rec = self._recognizer
         if rec is None or not windows:
             return
-        batch = classify_windows(rec, windows, self._layout, self._pre_cfg, self._num_person)
+        batch = classify_windows(rec, windows, self._layout, self._pre_cfg, self._num_person,
+                                 unknown_threshold=float(self._p("unknown_threshold")))
         if batch.rejected:
             with self._lock:
                 for reason, n in batch.rejected.items():

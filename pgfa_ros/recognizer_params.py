@@ -52,6 +52,10 @@ PARAMS: dict[str, ParamSpec] = {
     "alert_classes": _arr("labels that raise alerts (each must be in the label set)"),
     "alert_threshold": ParamSpec(0.5, "score an alert class must reach", True),
     "alert_consecutive": ParamSpec(3, "consecutive windows above threshold before an alert", True),
+    "alert_combine": ParamSpec(False, "score the alert classes together: the sum of their probabilities "
+                               "(P(any alert class), e.g. every fall direction) must reach alert_threshold", True),
+    "unknown_threshold": ParamSpec(0.0, "publish 'unknown' as the label when the best score is below this "
+                                   "(0 = never; topk keeps the real scores)", True),
     "text_cache_dir": ParamSpec("", "text model / embedding cache root ('' = $PGFA_CACHE_DIR or ~/.cache/pgfa_ros)",
                                 False),
     "bank_dir": ParamSpec("", "directory of the prototype bank files, fixed at configure ('' = the cache root)", False),
@@ -76,7 +80,7 @@ PARAMS: dict[str, ParamSpec] = {
 RUNTIME_PARAMS = tuple(n for n, s in PARAMS.items() if s.runtime)
 CONFIGURE_PARAMS = tuple(n for n, s in PARAMS.items() if not s.runtime)
 WINDOW_PARAMS = ("window_frames", "window_seconds", "stride_frames", "body_timeout", "max_bodies", "stagger_windows")
-ALERT_PARAMS = ("alert_classes", "alert_threshold", "alert_consecutive")
+ALERT_PARAMS = ("alert_classes", "alert_threshold", "alert_consecutive", "alert_combine")
 
 Getter = Callable[[str], Any]
 
@@ -120,8 +124,10 @@ def check_value(name: str, v, get: Getter) -> str | None:
         return "window_seconds must be a float >= 0"
     if name == "body_timeout" and (not isinstance(v, float) or not v > 0):
         return "body_timeout must be a float > 0"
-    if name == "alert_threshold" and (not isinstance(v, float) or not 0 <= v <= 1):
-        return "alert_threshold must be in [0, 1]"
+    if name in ("alert_threshold", "unknown_threshold") and (not isinstance(v, float) or not 0 <= v <= 1):
+        return f"{name} must be in [0, 1]"
+    if name == "alert_combine" and not isinstance(v, bool):
+        return "alert_combine must be true or false"
     if name == "max_markers" and (not _is_int(v) or v < 0):
         return "max_markers must be >= 0"
     if name == "bank_file":
@@ -163,4 +169,5 @@ def window_config(get: Getter) -> WindowConfig:
 
 
 def alert_rule(get: Getter) -> AlertRule:
-    return AlertRule(tuple(get("alert_classes") or ()), float(get("alert_threshold")), int(get("alert_consecutive")))
+    return AlertRule(tuple(get("alert_classes") or ()), float(get("alert_threshold")), int(get("alert_consecutive")),
+                     bool(get("alert_combine")))

@@ -110,3 +110,34 @@ def test_alert_class_not_in_label_set_is_refused_with_reason():
     assert alert_classes_error([], LABELS) is None
     err = alert_classes_error(["falling"], LABELS)
     assert "falling" in err and "label set" in err
+
+
+FALLS = ["walking", "back fall", "front fall", "left fall"]
+
+
+def test_combined_classes_sum_to_the_probability_of_any_of_them():
+    """Five fall directions split the mass: each alone stays below the threshold, together they
+    reach it; one run per body, the alert names the direction that scored highest."""
+    rule = AlertRule(("back fall", "front fall", "left fall"), threshold=0.6, consecutive=2, combine=True)
+    tr = AlertTracker(rule)
+    p = np.array([0.34, 0.30, 0.20, 0.16])  # no fall class >= 0.6, any fall = 0.66
+    assert tr.update(0, 0.0, FALLS, p) == []
+    a = tr.update(0, 0.1, FALLS, p)
+    assert [(x.label, x.consecutive) for x in a] == [("back fall", 2)] and a[0].score == pytest.approx(0.66)
+    assert tr.update(0, 0.2, FALLS, p) == []  # once per run
+    assert tr.update(0, 0.3, FALLS, np.array([0.5, 0.2, 0.2, 0.1])) == []  # 0.5 < 0.6: reset
+    assert tr.update(0, 0.4, FALLS, p) == [] and len(tr.update(0, 0.5, FALLS, p)) == 1
+    # separate rule: the same stream never alerts
+    sep = AlertTracker(AlertRule(rule.classes, 0.6, 2))
+    assert not any(sep.update(0, t, FALLS, p) for t in range(10))
+    # a class missing from the scored label set breaks the combined run (the sum would be wrong)
+    tr2 = AlertTracker(rule)
+    assert not any(tr2.update(0, t, FALLS[:3], p[:3]) for t in range(5))
+    with pytest.raises(ValueError, match="combine"):
+        AlertRule(("a",), combine="yes")
+
+
+def test_no_alert_class_configured_never_alerts():
+    tr = AlertTracker(AlertRule((), threshold=0.0, consecutive=1))
+    assert not any(tr.update(0, t, LABELS, probs(1.0)) for t in range(20))
+    assert len(tr) == 0

@@ -32,7 +32,8 @@ def test_action_message_fields_and_json():
     msg = action_message(w, pred(score=0.81234567), mode="text", latency_ms=12.34567, frame_id="cam",
                          timing={"transport": 1.23456, "wait": float("nan"), "preprocess": 2.0,
                                  "inference": 3.5, "batch": 2})
-    assert list(msg) == ["stamp", "body_id", "topk", "mode", "window", "latency_ms", "frame_id", "timing_ms"]
+    assert list(msg) == ["stamp", "body_id", "label", "topk", "mode", "window", "latency_ms", "frame_id", "timing_ms"]
+    assert msg["label"] == "wave"
     assert msg["stamp"] == w.end and msg["body_id"] == 3 and msg["frame_id"] == "cam"
     assert msg["topk"][0] == {"label": "wave", "score": 0.812346}
     assert msg["window"] == {"start": w.start, "end": w.end, "frames": 30}
@@ -157,3 +158,21 @@ def test_pure_modules_do_not_import_rclpy():
             "bad = [m for m in sys.modules if m.split('.')[0] in ('rclpy', 'rosidl_runtime_py')]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_open_set_labels_unknown_below_threshold_and_keeps_scores():
+    import numpy as np
+
+    from pgfa_models.recognition import Prediction
+    from pgfa_ros.live_pipeline import UNKNOWN, open_set
+
+    p = Prediction([("fall", 0.45), ("walk", 0.40)], [0.3, 0.29], np.array([0.45, 0.40, 0.15]))
+    assert open_set(p, 0.0).label == "fall"          # 0: never unknown
+    assert open_set(p, 0.45).label == "fall"         # at the threshold: known
+    u = open_set(p, 0.5)
+    assert u.label == UNKNOWN and u.score == 0.45 and u.topk == p.topk
+    assert np.array_equal(u.probs, p.probs)         # the alert rule still sees the real probabilities
+    msg = action_message(window(), u, mode="text", latency_ms=0.0)
+    assert msg["label"] == UNKNOWN and msg["topk"][0] == {"label": "fall", "score": 0.45}
+    nan = Prediction([("fall", float("nan"))], [0.0], np.array([float("nan")]))
+    assert open_set(nan, 0.1).label == UNKNOWN
