@@ -270,6 +270,13 @@ def nn_ceiling(data: EvalData) -> dict[str, Any]:
             "groups": n_groups}
 
 
+def trained_classes(meta, dataset: str, names: Sequence[str], ids: Sequence[int]) -> list[str]:
+    """The evaluated classes a checkpoint was trained on: by label name, or, for a multi-source
+    checkpoint, by the (dataset, label) members of its training classes."""
+    members = {(str(s), int(k)) for group in (meta.extra or {}).get("class_members") or [] for s, k in group}
+    return sorted({n for n, i in zip(names, ids) if n in set(meta.labels) or (dataset, int(i)) in members})
+
+
 def prepare(checkpoint: str | Path, classes: EvalClasses, catalog: ClassCatalog,
             clips_for: Callable[[Any], Clips], descriptions: str | None = None,
             device: str = "cpu", groups: Any = None) -> tuple[EvalData, Any]:
@@ -375,7 +382,7 @@ def evaluate(checkpoint: str | Path, classes: EvalClasses, catalog: ClassCatalog
                               "unseen_classes": list(classes.ids), "alpha": alpha, "results": []}
     if own:
         data, meta = prepare(checkpoint, classes, catalog, clips_for, descriptions, device, groups)
-        leaked = sorted(set(data.class_names) & set(meta.labels))
+        leaked = trained_classes(meta, classes.dataset, data.class_names, data.class_ids)
         if leaked:
             report["not_zero_shot"] = leaked
             warnings.warn(f"{checkpoint} was trained on {len(leaked)} of the evaluated classes "

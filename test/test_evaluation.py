@@ -234,3 +234,17 @@ def test_evaluate_runs_hub_aware_modes_and_reports_the_ceiling_with_groups(tiny_
 
     got = json.loads((tmp_path / "r.json").read_text())
     assert got["nn_ceiling"] == c and got["results"][2]["mode"] == "csls"
+
+
+def test_trained_classes_sees_multi_source_members():
+    """A multi-source checkpoint names concepts, not UTD labels: its members still flag leaks."""
+    from types import SimpleNamespace
+
+    from pgfa_models.evaluation import trained_classes
+
+    meta = SimpleNamespace(labels=["clap", "wave"],
+                           extra={"class_members": [[["utd_mhad", 3]], [["utd_mhad", 2], ["smartfallmm", 6]]]})
+    assert trained_classes(meta, "utd_mhad", ["right hand wave", "two hand front clap", "bowling"], [2, 3, 11]) \
+        == ["right hand wave", "two hand front clap"]
+    assert trained_classes(meta, "nw_ucla", ["wave"], [0]) == ["wave"]  # by name
+    assert trained_classes(SimpleNamespace(labels=[], extra={}), "utd_mhad", ["x"], [0]) == []
