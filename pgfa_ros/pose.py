@@ -6,9 +6,11 @@ testable without ROS (any object with the ``sensor_msgs/Image`` fields works as 
 Conventions
 -----------
 * Skeletons are published in the MediaPipe Pose 33 layout (``mediapipe_33`` in
-  :mod:`pgfa_models.layouts`) from ``pose_world_landmarks``: metres around the hip centre,
-  image-aligned axes (x right, y down, z away from the camera). The layout's table converts them
-  to NTU camera space; nothing here changes axes.
+  :mod:`pgfa_models.layouts`) from ``pose_world_landmarks``: metres, image-aligned axes (x right,
+  y down, z away from the camera). MediaPipe gives them around the hip centre;
+  :mod:`pgfa_ros.multipose` (the ``pose_estimator`` node) adds each person's estimated
+  camera-space position, so whole-body motion is kept. The layout's table converts them to NTU
+  camera space; nothing here changes axes.
 * A landmark whose ``visibility`` is below ``min_visibility`` is published as NaN (the marker
   stays, with NaN coordinates, so the id set is fixed); the shared preprocessing repairs short
   NaN gaps and rejects a window where a joint is missing too long. ``min_visibility=0`` (the
