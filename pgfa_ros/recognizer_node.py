@@ -54,7 +54,8 @@ from pgfa_models.recognition import load_recognizer
 from pgfa_ros.action_messages import action_message, alert_message, text_marker_specs, to_json
 from pgfa_ros.alerts import AlertRule, AlertTracker, alert_classes_error
 from pgfa_ros.recognizer_params import (ALERT_PARAMS, CONFIGURE_PARAMS, PARAMS, RUNTIME_PARAMS, WINDOW_PARAMS,
-                                        alert_rule, bank_file_error, check_changes, window_config)
+                                        alert_rule, bank_file_error, check_changes, resolve_checkpoint,
+                                        window_config)
 from pgfa_ros.diagnostics import RecognizerStats, status_summary
 from pgfa_ros.live_pipeline import classify_windows, preprocess_config_from_meta
 from pgfa_ros.skeleton_msgs import deserialize_marker_array, marker_array_bytes_to_bodies, marker_array_to_bodies
@@ -208,7 +209,7 @@ class RecognizerNode(LifecycleNode):
             rule = self._alert_rule()
             t0 = time.monotonic()
             rec, meta = load_recognizer(
-                self._p("checkpoint") or DEFAULT_CHECKPOINT, labels=labels, descriptions=desc or None, mode=self._p("mode"),
+                resolve_checkpoint(self._p("checkpoint")), labels=labels, descriptions=desc or None, mode=self._p("mode"),
                 top_k=int(self._p("top_k")), text_cache_dir=cache, num_threads=int(self._p("num_threads")) or None,
                 bank_options=dict(capacity=int(self._p("bank_capacity")),
                                   min_support=int(self._p("bank_min_support")),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -17,9 +18,23 @@ from pgfa_ros.alerts import AlertRule, alert_classes_error
 from pgfa_ros.windows import WindowConfig
 
 __all__ = ["ParamSpec", "PARAMS", "RUNTIME_PARAMS", "CONFIGURE_PARAMS", "WINDOW_PARAMS", "ALERT_PARAMS",
-           "DEFAULT_BANK_FILE", "bank_file_error", "check_value", "check_changes", "window_config", "alert_rule"]
+           "DEFAULT_BANK_FILE", "DEFAULT_CHECKPOINT", "resolve_checkpoint", "bank_file_error", "check_value", "check_changes", "window_config", "alert_rule"]
 
 DEFAULT_BANK_FILE = "prototype_bank.npz"
+ASSETS = Path(__file__).resolve().parent / "assets"
+DEFAULT_CHECKPOINT = str(ASSETS / "utd_mhad_default.safetensors")
+
+
+def resolve_checkpoint(value: str | None) -> str:
+    """The checkpoint file a ``checkpoint`` value names: ``""`` = the packaged default; a bare file
+    name that is not in the working directory but is a packaged asset (``pgfa_ros/assets``, e.g.
+    ``falls_monitor.safetensors``) = that asset, so a shipped config works from any directory."""
+    if not value:
+        return DEFAULT_CHECKPOINT
+    p = Path(value).expanduser()
+    if not p.exists() and p.name == value and (ASSETS / value).is_file():
+        return str(ASSETS / value)
+    return str(p)
 
 
 @dataclass(frozen=True)
@@ -35,7 +50,8 @@ def _arr(desc: str) -> ParamSpec:
 
 
 PARAMS: dict[str, ParamSpec] = {
-    "checkpoint": ParamSpec("", "PGFA checkpoint (.safetensors; '' = the packaged default)", False),
+    "checkpoint": ParamSpec("", "PGFA checkpoint (.safetensors; '' = the packaged default; a bare name = a "
+                            "packaged asset, e.g. falls_monitor.safetensors)", False),
     "layout": ParamSpec("azure_kinect_32", f"source skeleton layout: {sorted(LAYOUTS)}", False),
     "skeleton_topic": ParamSpec("/body_tracking_data", "skeleton MarkerArray topic", False),
     "labels": _arr("class names (empty: the checkpoint's labels)"),

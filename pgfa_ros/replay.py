@@ -40,7 +40,7 @@ from pgfa_models.windows import WindowManager
 from pgfa_ros.action_messages import action_message, alert_message, to_json
 from pgfa_ros.alerts import AlertTracker, alert_classes_error
 from pgfa_ros.live_pipeline import classify_windows, preprocess_config_from_meta
-from pgfa_ros.recognizer_params import PARAMS, alert_rule, check_value, window_config
+from pgfa_ros.recognizer_params import PARAMS, alert_rule, check_value, resolve_checkpoint, window_config
 from pgfa_ros.skeleton_msgs import ParsedSkeletons, _assemble, marker_array_bytes_to_bodies, marker_array_to_bodies
 
 __all__ = ["load_params", "Replayer", "Step", "Trial", "bag_frames", "smartfall_frames", "replay", "main"]
@@ -157,10 +157,13 @@ def _parsed_from_joints(bodies: Mapping[int, np.ndarray], ns: int, frame_id: str
 def smartfall_frames(root: str | Path, participants=None, activities=None, trials=None, *, limit: int | None = None,
                      gap_s: float = DEFAULT_GAP_S, fresh_ids: bool = True, start_ns: int = DEFAULT_START_NS,
                      max_bodies: int = 8, max_markers: int | None = None, frame_id: str = "depth_camera_link",
-                     records=None, trials_out: list | None = None) -> Iterator[tuple[float, ParsedSkeletons]]:
+                     records=None, trials_out: list | None = None, transform=None,
+                     num_joints: int = 32) -> Iterator[tuple[float, ParsedSkeletons]]:
     """SmartFallMM trials on one timeline, as ``(receive time s, parsed)`` per frame; each trial's
     place is appended to ``trials_out`` (a :class:`Trial`) before its first frame. ``records``
-    (from :func:`scan_smartfallmm`) overrides the folder scan and the selection, in their order."""
+    (from :func:`scan_smartfallmm`) overrides the folder scan and the selection, in their order.
+    ``transform`` maps a trial's (T, 32, 3) joints to another layout's (T, ``num_joints``, 3)
+    (e.g. the joints a camera path would report)."""
     from pgfa_models.formats.smartfallmm import SMARTFALL_FPS, read_smartfallmm, scan_smartfallmm
     from pgfa_ros.bag.convert import select_smartfall
 
@@ -176,6 +179,10 @@ def smartfall_frames(root: str | Path, participants=None, activities=None, trial
     fps = SMARTFALL_FPS
     for i, r in enumerate(records):
         joints = read_smartfallmm(r.path)
+        if transform is not None:
+            joints = np.asarray(transform(joints), dtype=np.float32)
+        if joints.ndim != 3 or joints.shape[1:] != (num_joints, 3):
+            raise ValueError(f"{r.path.name}: joints {joints.shape} do not fit a {num_joints}-joint layout")
         body = i if fresh_ids else 0
         T = len(joints)
         end = t + int(round((T - 1) * NS_PER_S / fps))
@@ -184,7 +191,8 @@ def smartfall_frames(root: str | Path, participants=None, activities=None, trial
                                     _stamp_s(t), _stamp_s(end), T))
         for k in range(T):
             ns = t + int(round(k * NS_PER_S / fps))
-            yield ns * 1e-9, _parsed_from_joints({body: joints[k]}, ns, frame_id, 32, max_bodies, max_markers)
+            yield ns * 1e-9, _parsed_from_joints({body: joints[k]}, ns, frame_id, num_joints, max_bodies,
+                                                    max_markers)
         t = end + int(round(gap_s * NS_PER_S))
 
 
@@ -219,7 +227,7 @@ class Replayer:
             raise ValueError(f"{len(desc)} descriptions for {len(labels)} labels")
         rule = alert_rule(lambda k: p[k] if p[k] is not None else [])
         self.recognizer, self.meta = load_recognizer(
-            p["checkpoint"] or default_checkpoint(), labels=labels, descriptions=desc or None, mode=p["mode"],
+            resolve_checkpoint(p["checkpoint"]), labels=labels, descriptions=desc or None, mode=p["mode"],
             top_k=int(p["top_k"]), text_cache_dir=p["text_cache_dir"] or None,
             num_threads=int(p["num_threads"]) or None,
             bank_options=dict(capacity=int(p["bank_capacity"]), min_support=int(p["bank_min_support"]),
@@ -284,10 +292,6 @@ class Replayer:
     def run(self, frames: Iterable[tuple[float, ParsedSkeletons]]) -> Iterator[Step]:
         for now, parsed in frames:
             yield self.feed(now, parsed)
-
-
-def default_checkpoint() -> str:
-    return str(Path(__file__).resolve().parent / "assets" / "utd_mhad_default.safetensors")
 
 
 def replay(replayer: Replayer, frames, out_dir: str | Path | None = None) -> dict:

@@ -58,3 +58,16 @@ def test_window_config_and_alert_rule_from_values():
     rule = alert_rule(cur.__getitem__)
     assert rule.classes == ("falling down",) and rule.threshold == 0.7 and rule.consecutive == 3
     assert alert_rule(get).classes == ()  # default: no alert classes, no alerts
+
+
+def test_resolve_checkpoint_packaged_assets(tmp_path, monkeypatch):
+    from pgfa_ros.recognizer_params import ASSETS, DEFAULT_CHECKPOINT, resolve_checkpoint
+
+    assert resolve_checkpoint("") == DEFAULT_CHECKPOINT
+    monkeypatch.chdir(tmp_path)
+    # a bare asset name works from any directory; a file of that name here wins; paths stay paths
+    assert resolve_checkpoint("utd_mhad_default.safetensors") == str(ASSETS / "utd_mhad_default.safetensors")
+    (tmp_path / "utd_mhad_default.safetensors").write_bytes(b"x")
+    assert resolve_checkpoint("utd_mhad_default.safetensors") == "utd_mhad_default.safetensors"
+    assert resolve_checkpoint("sub/none.safetensors") == "sub/none.safetensors"
+    assert resolve_checkpoint("missing.safetensors") == "missing.safetensors"  # load reports it missing
