@@ -13,14 +13,19 @@ The nodes are the real ones, on real topics, started by the :mod:`pgfa_ros.launc
                                                     --/pose_estimator/image_points--+
     recognizer --/recognizer/actions--> demo monitor (prints; draws the annotated output)
 
+The pose estimator tracks several people (MoveNet MultiPose + MediaPipe landmarks, stable ids;
+see :mod:`pgfa_ros.multipose`); each person is a body of the recognizer.
+
 By default frames go out in *lockstep* (``--rate 0``): the next frame is published when the
 pose estimator has answered the previous one, so every frame is used whatever the CPU speed and
 the stamps keep the video's own timing. ``--rate 1`` plays in real time instead (the pose node
-then drops the frames it cannot keep up with, as with a live camera).
+then drops the frames it cannot keep up with, as with a live camera). ``--video 0`` (or
+``/dev/videoN``) opens a live camera: real time, stamped with the clock, until Ctrl-C,
+``--max-frames`` or ``--timeout``.
 
 Each result is printed as it arrives (video time of the window's last frame, body, top label and
-score, runners-up); the annotated output (skeleton overlay + current label) is written to
-``--out`` (``.gif`` or ``.mp4``; default ``out/demo.gif``).
+score, runners-up); the annotated output (each person's skeleton in its own colour, its id and
+its current label) is written to ``--out`` (``.gif`` or ``.mp4``; default ``out/demo.gif``).
 """
 from __future__ import annotations
 
@@ -45,7 +50,13 @@ SKELETON_TOPIC = "/pose_estimator/skeleton"
 POINTS_TOPIC = "/pose_estimator/image_points"
 ACTIONS_TOPIC = "/recognizer/actions"
 
-__all__ = ["main", "build_label_set", "build_params"]
+__all__ = ["main", "build_label_set", "build_params", "parse_args", "is_camera"]
+
+
+def is_camera(video) -> bool:
+    """``--video`` names a live camera: an OpenCV device index ("0") or ``/dev/videoN``."""
+    v = str(video)
+    return v.isdigit() or v.startswith("/dev/video")
 
 
 # ---------------------------------------------------------------------------- labels and params
@@ -91,9 +102,9 @@ def build_label_set(labels_arg: str | None, checkpoint_labels: list[str]) -> tup
 
 def build_params(args, names: list[str], descs: list[str]) -> dict:
     """The ROS 2 parameters file (as a dict) that the launcher starts."""
-    lockstep = args.rate == 0
+    lockstep = args.rate == 0 and not is_camera(args.video)
     vp = {"video_path": str(args.video), "image_topic": IMAGE_TOPIC, "frame_id": "camera", "encoding": "bgr8",
-          "rate": float(args.rate), "loop": False, "max_width": int(args.width),
+          "rate": float(args.rate) if not is_camera(args.video) else 1.0, "loop": False, "max_width": int(args.width),
           "start_frame": int(args.start_frame), "max_frames": int(args.max_frames), "stamp_mode": "video"}
     if lockstep:
         vp.update(ack_topic=SKELETON_TOPIC, ack_timeout=5.0)
@@ -102,7 +113,7 @@ def build_params(args, names: list[str], descs: list[str]) -> dict:
         "video_publisher": {"ros__parameters": vp},
         "pose_estimator": {"ros__parameters": {
             "image_topic": IMAGE_TOPIC, "skeleton_topic": SKELETON_TOPIC, "image_points_topic": POINTS_TOPIC,
-            "model_complexity": 1, "publish_empty": True, "report_period": 0.0,
+            "max_people": int(args.max_people), "publish_empty": True, "report_period": 0.0,
             # lockstep: never lose a frame; real time: keep only the newest frame, like a camera
             "reliable_input": lockstep, "queue_depth": 2 if lockstep else 1}},
         "recognizer": {"ros__parameters": {
@@ -167,7 +178,7 @@ class Recording:
     """What the monitor saw: output frames, 2D landmarks and results, keyed by stamp (ns)."""
 
     frames: dict[int, np.ndarray] = field(default_factory=dict)  # stamp_ns -> BGR frame (output size)
-    points: dict[int, np.ndarray] = field(default_factory=dict)  # stamp_ns -> (33, 4)
+    points: dict[int, dict[int, np.ndarray]] = field(default_factory=dict)  # stamp_ns -> {body: (33, 4)}
     results: list[dict] = field(default_factory=list)
     alerts: list[dict] = field(default_factory=list)
     skeleton_msgs: int = 0
@@ -209,13 +220,13 @@ def make_monitor(context, rec: Recording, on_result, keep_every: int, out_width:
     def on_points(msg):
         if not msg.markers:
             return
-        pts = np.full((33, 4), np.nan, np.float32)
+        bodies: dict[int, np.ndarray] = {}
         for m in msg.markers:
-            j = m.id % 100
-            if m.id // 100 == 0 and j < 33:
+            b, j = divmod(int(m.id), 100)
+            if j < 33:
                 p = m.pose.position
-                pts[j] = (p.x, p.y, p.z, m.color.a)
-        rec.points[stamp_ns(msg.markers[0].header.stamp)] = pts
+                bodies.setdefault(b, np.full((33, 4), np.nan, np.float32))[j] = (p.x, p.y, p.z, m.color.a)
+        rec.points[stamp_ns(msg.markers[0].header.stamp)] = bodies
 
     def on_skeleton(_msg):
         rec.skeleton_msgs += 1
@@ -254,7 +265,15 @@ def format_result(d: dict, t0: float | None, zero_shot: set[str]) -> str:
             + (f"   ({rest})" if rest else ""))
 
 
-def render(rec: Recording, out: Path, fps: float, zero_shot: set[str]) -> int:
+_PALETTE = ((80, 255, 80), (255, 160, 60), (60, 200, 255), (255, 80, 255), (80, 255, 255), (180, 120, 255))
+
+
+def body_color(body_id: int) -> tuple[int, int, int]:
+    """A BGR colour per body id (the same person keeps its colour)."""
+    return _PALETTE[int(body_id) % len(_PALETTE)]
+
+
+def render(rec: Recording, out: Path, fps: float, zero_shot: set[str], credit: bool = True) -> int:
     """Write the annotated frames to ``out`` (.gif or .mp4); returns the number of frames."""
     import cv2
 
@@ -266,33 +285,50 @@ def render(rec: Recording, out: Path, fps: float, zero_shot: set[str]) -> int:
     results = sorted(rec.results, key=lambda d: float(d.get("stamp", 0.0)))
     res_t = np.array([float(d.get("stamp", 0.0)) for d in results])
     t0 = rec.t0 or stamps[0] * 1e-9
+    most = max([len(b) for b in rec.points.values()] + [1])
+    n_lines = max(2, min(6, most))
     frames = []
     for s in stamps:
         img = rec.frames[s].copy()
         h, w = img.shape[:2]
-        pts = rec.points.get(s)
-        if pts is not None:
-            draw_skeleton(img, pts, color=(0, 230, 0), thickness=max(1, w // 320))
         # the latest result published for a window ending at or before this frame, per body
         k = int(np.searchsorted(res_t, s * 1e-9 + 1e-6, side="right"))
         current: dict[int, dict] = {}
         for d in results[:k]:
             current[int(d.get("body_id", 0))] = d
         scale = max(0.4, w / 1100)
-        y = int(28 * scale / 0.6)
-        cv2.rectangle(img, (0, 0), (w, y + int(10 * scale / 0.6) + int(22 * scale / 0.6) * max(0, len(current) - 1)),
-                      (0, 0, 0), -1)
-        if not current:
-            cv2.putText(img, "collecting the first window...", (8, y), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                        (200, 200, 200), 1, cv2.LINE_AA)
-        for i, (bid, d) in enumerate(sorted(current.items())):
+        for bid, pts in sorted((rec.points.get(s) or {}).items()):
+            color = body_color(bid)
+            draw_skeleton(img, pts, color=color, thickness=max(1, w // 320))
+            ok = np.isfinite(pts[:, :2]).all(axis=1) & (pts[:, 3] >= 0.3)
+            if ok.any():
+                u = float(np.median(pts[ok, 0])) * w
+                v = float(np.min(pts[ok, 1])) * h
+                d = current.get(bid)
+                txt = f"id {bid}" + (f": {d['topk'][0]['label']}" if d and d.get("topk") else "")
+                (tw, th), _ = cv2.getTextSize(txt, cv2.FONT_HERSHEY_SIMPLEX, scale * 0.8, 1)
+                x0 = int(min(max(0, u - tw / 2), max(0, w - tw - 2)))
+                y0 = int(max(th + 4, v - 6))
+                cv2.rectangle(img, (x0 - 2, y0 - th - 4), (x0 + tw + 2, y0 + 4), (0, 0, 0), -1)
+                cv2.putText(img, txt, (x0, y0), cv2.FONT_HERSHEY_SIMPLEX, scale * 0.8, color, 1, cv2.LINE_AA)
+        # the labels go in a panel under the picture (never over a person at the top of the frame):
+        # the bodies in this frame, and those whose last result is under a second old
+        here = set((rec.points.get(s) or {}).keys())
+        shown = {b: d for b, d in current.items() if b in here or s * 1e-9 - float(d.get("stamp", 0.0)) < 1.0}
+        line = int(22 * scale / 0.6)
+        panel = np.zeros((line * (n_lines + 1) + 8, w, 3), np.uint8)
+        if not shown:
+            cv2.putText(panel, "collecting the first window..." if not current else "(no current result)",
+                        (8, line), cv2.FONT_HERSHEY_SIMPLEX, scale, (200, 200, 200), 1, cv2.LINE_AA)
+        for i, (bid, d) in enumerate(sorted(shown.items())[:n_lines]):
             best = (d.get("topk") or [{"label": "?", "score": 0.0}])[0]
             zs = " (zero-shot)" if best["label"] in zero_shot else ""
-            txt = f"body {bid}: {best['label']} {best['score']:.2f}{zs}"
-            cv2.putText(img, txt, (8, y + i * int(22 * scale / 0.6)), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                        (80, 255, 255), max(1, int(scale * 2)), cv2.LINE_AA)
-        cv2.putText(img, f"t={s * 1e-9 - t0:5.2f}s  PGFA zero-shot | video: sports2d (BSD-3)",
-                    (8, h - 8), cv2.FONT_HERSHEY_SIMPLEX, scale * 0.6, (255, 255, 255), 1, cv2.LINE_AA)
+            txt = f"id {bid}: {best['label']} {best['score']:.2f}{zs}"
+            cv2.putText(panel, txt, (8, line * (i + 1)), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                        body_color(bid), max(1, int(scale * 2)), cv2.LINE_AA)
+        cv2.putText(panel, f"t={s * 1e-9 - t0:5.2f}s  PGFA zero-shot" + (" | video: sports2d (BSD-3)" if credit else ""),
+                    (8, panel.shape[0] - 8), cv2.FONT_HERSHEY_SIMPLEX, scale * 0.6, (255, 255, 255), 1, cv2.LINE_AA)
+        img = np.vstack([img, panel])
         frames.append(img)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".gif":
@@ -318,7 +354,9 @@ def parse_args(argv):
         description="Zero-shot action recognition on a real video: Image messages -> MediaPipe pose_estimator "
                     "-> recognizer, in one process on real ROS 2 topics. Prints each result and writes an "
                     "annotated GIF/MP4.")
-    p.add_argument("--video", type=Path, default=DEFAULT_VIDEO, help="video file (default: the packaged demo video)")
+    p.add_argument("--video", default=str(DEFAULT_VIDEO),
+                   help="video file (default: the packaged demo video), or a live camera: an OpenCV device "
+                        "index such as 0, or /dev/videoN (real time; stop with Ctrl-C, --max-frames or --timeout)")
     p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT,
                    help="PGFA checkpoint (default: the packaged UTD-MHAD model)")
     p.add_argument("--labels", default=None,
@@ -328,6 +366,7 @@ def parse_args(argv):
     p.add_argument("--rate", type=float, default=0.0,
                    help="playback speed; 0 (default) = lockstep, every frame as fast as the pose node goes")
     p.add_argument("--mode", choices=("text", "prototype_bank"), default="text")
+    p.add_argument("--max-people", type=int, default=4, help="people tracked at most (default 4)")
     p.add_argument("--window", type=int, default=45, help="window length in frames (default 45)")
     p.add_argument("--stride", type=int, default=10, help="frames between two windows (default 10)")
     p.add_argument("--start-frame", type=int, default=0)
@@ -344,6 +383,13 @@ def parse_args(argv):
         p.error("--rate must be >= 0")
     if args.window < 2 or args.stride < 1:
         p.error("--window must be >= 2 and --stride >= 1")
+    if args.max_people < 1:
+        p.error("--max-people must be >= 1")
+    if is_camera(args.video):
+        if args.start_frame:
+            p.error("--start-frame does not apply to a live camera")
+    else:
+        args.video = Path(args.video)
     return args
 
 
@@ -355,7 +401,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     say = lambda msg: print(f"[pgfa-demo] {msg}", file=sys.stderr, flush=True)  # noqa: E731
 
-    if not args.video.is_file():
+    live = is_camera(args.video)
+    if not live and not args.video.is_file():
         say(f"video not found: {args.video}")
         return 2
     if not args.checkpoint.is_file():
@@ -377,17 +424,20 @@ def main(argv: list[str] | None = None) -> int:
     import cv2
     import yaml
 
-    cap = cv2.VideoCapture(str(args.video))
-    fps = float(cap.get(cv2.CAP_PROP_FPS) or 30.0) or 30.0
-    n_video = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-    cap.release()
+    if live:  # the camera is opened once, by video_publisher
+        fps, n_video = 30.0, 0
+    else:
+        cap = cv2.VideoCapture(str(args.video))
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 30.0) or 30.0
+        n_video = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        cap.release()
     total = max(0, n_video - args.start_frame)
     if args.max_frames > 0:
         total = min(total, args.max_frames) if total else args.max_frames
     keep_every = max(1, int(round(fps / args.out_fps))) if args.out_fps > 0 else 1
     out_fps = fps / keep_every
 
-    say(f"video {args.video.name}: {total} frames at {fps:g} fps; checkpoint {args.checkpoint.name} "
+    say(f"{'camera' if live else 'video'} {args.video if live else args.video.name}: {total or 'until stopped,'} frames at {fps:g} fps; checkpoint {args.checkpoint.name} "
         f"({meta.text_model}); {len(names)} labels, {len(zero_shot)} of them zero-shot: {sorted(zero_shot)}")
     say("starting video_publisher, pose_estimator and recognizer (loading the model and text features)...")
 
@@ -454,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     if not rec.results:
         say("no results: no window of a person was complete (a shorter --window, or more frames, may help)")
     try:
-        n = render(rec, args.out, out_fps, zero_shot)
+        n = render(rec, args.out, out_fps, zero_shot, credit=not live and Path(args.video).name == DEFAULT_VIDEO.name)
     except (RuntimeError, OSError) as exc:
         say(f"cannot write {args.out}: {exc}")
         return 1

@@ -22,3 +22,53 @@ def test_demo_short_slice(tmp_path):
     assert out.is_file() and out.stat().st_size > 10_000
     lines = [ln for ln in r.stdout.splitlines() if " body 0: " in ln]
     assert lines, r.stdout + r.stderr
+
+
+def test_video_argument_file_or_live_camera():
+    from pgfa_ros.demo import DEFAULT_VIDEO, build_params, is_camera, parse_args
+
+    a = parse_args([])
+    assert a.video == DEFAULT_VIDEO and not is_camera(a.video)
+    p = build_params(a, ["walking"], [""])
+    vp, pe = p["video_publisher"]["ros__parameters"], p["pose_estimator"]["ros__parameters"]
+    assert vp["rate"] == 0.0 and vp["ack_topic"] and pe["reliable_input"] and pe["max_people"] == 4
+    for cam in ("0", "/dev/video2"):
+        a = parse_args(["--video", cam, "--max-people", "2", "--max-frames", "300"])
+        assert a.video == cam and is_camera(a.video)
+        p = build_params(a, ["walking"], [""])
+        vp, pe = p["video_publisher"]["ros__parameters"], p["pose_estimator"]["ros__parameters"]
+        # live: real time, no lockstep ack, the pose node keeps only the newest frame
+        assert vp["video_path"] == cam and vp["rate"] == 1.0 and "ack_topic" not in vp
+        assert not pe["reliable_input"] and pe["queue_depth"] == 1 and pe["max_people"] == 2
+    for bad in (["--video", "0", "--start-frame", "5"], ["--max-people", "0"], ["--rate", "-1"]):
+        with pytest.raises(SystemExit):
+            parse_args(bad)
+
+
+def test_render_draws_every_person_with_its_id(tmp_path):
+    import numpy as np
+
+    from pgfa_ros.demo import Recording, body_color, render
+
+    rec = Recording(t0=0.0)
+    img = np.zeros((360, 640, 3), np.uint8)
+    pts = np.full((33, 4), np.nan, np.float32)
+    pts[:, 3] = 1.0
+    pts[:, 0] = np.linspace(0.1, 0.2, 33)
+    pts[:, 1] = np.linspace(0.3, 0.9, 33)
+    other = pts.copy()
+    other[:, 0] += 0.6
+    rec.frames[0] = img
+    rec.points[0] = {0: pts, 7: other}
+    rec.results = [{"stamp": 0.0, "body_id": 7, "topk": [{"label": "walking", "score": 0.8}]}]
+    out = tmp_path / "o.mp4"
+    assert render(rec, out, 10.0, {"walking"}) == 1
+    import cv2
+
+    ok, frame = cv2.VideoCapture(str(out)).read()
+    assert ok and frame.shape[0] > 360  # the label panel is under the picture
+    for bid, x in ((0, 0.15), (7, 0.75)):  # each skeleton in its own colour where the person is
+        col = frame[:360, int((x - 0.08) * 640):int((x + 0.08) * 640)].reshape(-1, 3).astype(int)
+        dominant = int(np.argmax(body_color(bid)))
+        strong = col[col.max(1) > 120]
+        assert len(strong) > 20 and np.mean(np.argmax(strong, 1) == dominant) > 0.5, bid
