@@ -158,12 +158,14 @@ def smartfall_frames(root: str | Path, participants=None, activities=None, trial
                      gap_s: float = DEFAULT_GAP_S, fresh_ids: bool = True, start_ns: int = DEFAULT_START_NS,
                      max_bodies: int = 8, max_markers: int | None = None, frame_id: str = "depth_camera_link",
                      records=None, trials_out: list | None = None, transform=None,
-                     num_joints: int = 32) -> Iterator[tuple[float, ParsedSkeletons]]:
+                     num_joints: int = 32, reader=None, fps: float | None = None) -> Iterator[tuple[float, ParsedSkeletons]]:
     """SmartFallMM trials on one timeline, as ``(receive time s, parsed)`` per frame; each trial's
     place is appended to ``trials_out`` (a :class:`Trial`) before its first frame. ``records``
     (from :func:`scan_smartfallmm`) overrides the folder scan and the selection, in their order.
     ``transform`` maps a trial's (T, 32, 3) joints to another layout's (T, ``num_joints``, 3)
-    (e.g. the joints a camera path would report)."""
+    (e.g. the joints a camera path would report). Other recordings: ``records`` with the fields of
+    a ``SmartFallRecord`` (path, participant, activity, trial, is_fall), ``reader`` (path -> (T, J, 3)
+    metres) and ``fps``."""
     from pgfa_models.formats.smartfallmm import SMARTFALL_FPS, read_smartfallmm, scan_smartfallmm
     from pgfa_ros.bag.convert import select_smartfall
 
@@ -176,9 +178,10 @@ def smartfall_frames(root: str | Path, participants=None, activities=None, trial
     if not (math.isfinite(gap_s) and gap_s >= 0):
         raise ValueError(f"gap must be >= 0 seconds, got {gap_s}")
     t = int(start_ns)
-    fps = SMARTFALL_FPS
+    fps = float(fps or SMARTFALL_FPS)
+    reader = reader or read_smartfallmm
     for i, r in enumerate(records):
-        joints = read_smartfallmm(r.path)
+        joints = reader(r.path)
         if transform is not None:
             joints = np.asarray(transform(joints), dtype=np.float32)
         if joints.ndim != 3 or joints.shape[1:] != (num_joints, 3):
