@@ -223,20 +223,25 @@ def evaluate_tasks(model: nn.Module, recipe, resolved: Resolved, catalog, encode
     c = recipe.corpus
     ws_all = load_windows(p.test, c.roots.get(p.test), recipe.data.preprocess, c.window_frames, c.stride_frames,
                           cache=cache)
+    ws_all = _select(ws_all, p.test, sorted({k for t in resolved.tasks for k in t.labels}), p.test_filter)
+    # features once for every test window (and once more with the legs replaced), shared by the tasks
+    feats_all = extract_features(model, ws_all.x)
+    upper = replace_lower_body(torch.from_numpy(ws_all.x), torch.ones(len(ws_all), dtype=torch.bool)).numpy()
+    upper_all = extract_features(model, upper)
+    by_label = {cl.label: cl for cl in catalog.classes(p.test)}
     results = []
     for task in resolved.tasks:
-        ws = _select(ws_all, p.test, task.labels, p.test_filter)
         # a class without test windows (SmartFallMM's young set has no "stepping up") is left out
-        task = Task(task.name, task.source, tuple(k for k in task.labels if (ws.label == k).any()))
+        task = Task(task.name, task.source, tuple(k for k in task.labels if (ws_all.label == k).any()))
         if len(task.labels) < 2:
             results.append({"task": task.name, "error": f"{len(task.labels)} classes with test windows"})
             continue
-        by_label = {cl.label: cl for cl in catalog.classes(p.test)}
+        idx = np.flatnonzero(np.isin(ws_all.label, task.labels))
+        ws, feats, uf = ws_all.take(idx), feats_all[idx], upper_all[idx]
         names = [by_label[k].name for k in task.labels]
         text = class_text_features(encode, [_kind_texts(by_label[k], recipe.text.descriptions) for k in task.labels])
         pos = {k: i for i, k in enumerate(task.labels)}
         labels = np.array([pos[int(l)] for l in ws.label], dtype=np.int64)
-        feats = extract_features(model, ws.x)
         r: dict[str, Any] = {"task": task.name, "source": p.test, "classes": names, "class_ids": list(task.labels),
                              "chance": 1.0 / len(names), "modes": {}}
         for mode in modes:
@@ -246,8 +251,6 @@ def evaluate_tasks(model: nn.Module, recipe, resolved: Resolved, catalog, encode
                 r["modes"][mode] = {"error": str(exc)}
         nn = assignment.nearest_neighbour_agreement(feats, labels, list(ws.group))
         r["nn_ceiling"] = {"accuracy": nn.accuracy, "scored": nn.scored}
-        upper = replace_lower_body(torch.from_numpy(ws.x), torch.ones(len(ws), dtype=torch.bool)).numpy()
-        uf = extract_features(model, upper)
         r["upper_body"] = {m: _mode_scores(m, uf, text, names, labels, ws.trial) for m in ("text", "transductive")}
         results.append(r)
     return results
