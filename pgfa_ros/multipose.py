@@ -364,11 +364,14 @@ class _Track:
         return self.box + np.array([shift[0], shift[1], shift[0], shift[1]])
 
 
-def _landmark_box(px: np.ndarray, min_visibility: float = 0.3) -> np.ndarray:
+def _landmark_box(px: np.ndarray, min_visibility: float = 0.3) -> np.ndarray | None:
+    """Bounding box of the visible landmarks (all finite ones when fewer than 4 are visible)."""
     p = px[:NUM_LANDMARKS]
     ok = np.isfinite(p[:, :2]).all(1) & (p[:, 3] >= min_visibility)
     if ok.sum() < 4:
         ok = np.isfinite(p[:, :2]).all(1)
+    if ok.sum() < 4 or not np.isfinite(px[[11, 12, 23, 24], :2]).all():
+        return None
     lo, hi = p[ok, :2].min(0), p[ok, :2].max(0)
     return np.array([lo[0], lo[1], hi[0], hi[1]])
 
@@ -445,11 +448,17 @@ class MultiPoseEstimator:
                     matched[self.tracks[r].track_id] = dets[c]
                     used.add(c)
         for c, d in enumerate(dets):
-            if c in used or len(self.tracks) >= self.max_people:
+            if c in used:
                 continue
             # a detection on top of a tracked person is a duplicate, not a new person
             if self.tracks and box_iou(d.box[None], np.stack([t.box for t in self.tracks])).max() > 0.5:
                 continue
+            if len(self.tracks) >= self.max_people:
+                # full: a person in view outranks the track lost longest (it would expire anyway)
+                lost = [t for t in self.tracks if t.missed > 0 and t.track_id not in matched]
+                if not lost:
+                    continue
+                self.tracks.remove(max(lost, key=lambda t: t.missed))
             t = _Track(track_id=self.next_id, box=d.box.copy())
             self.next_id += 1
             self.tracks.append(t)
@@ -469,6 +478,9 @@ class MultiPoseEstimator:
 
     def process(self, rgb: np.ndarray) -> list[Person]:
         """One RGB frame (H, W, 3 uint8) -> the people tracked in it (sorted by track id)."""
+        rgb = np.asarray(rgb)
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8 or min(rgb.shape[:2]) < 8:
+            raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {rgb.dtype} {rgb.shape}")
         h, w = rgb.shape[:2]
         cam = self.camera or Camera.from_fov(w, h, self.hfov_deg)
         timing = {"detect": 0.0, "landmarks": 0.0, "track": 0.0}
@@ -496,11 +508,11 @@ class MultiPoseEstimator:
             if not flag >= self.min_pose_score and det is not None and roi is tr.roi:
                 roi = roi_from_box(det)  # the tracked crop lost the person: retry on the detection
                 flag, px, world = self.landmarks(rgb, roi_matrix(*roi))
-            if not flag >= self.min_pose_score:
+            box = _landmark_box(px) if flag >= self.min_pose_score else None
+            if box is None:
                 tr.missed += 1
                 tr.roi = None
                 continue
-            box = _landmark_box(px)
             centre_old, centre_new = (tr.box[:2] + tr.box[2:]) / 2, (box[:2] + box[2:]) / 2
             step = (centre_new - centre_old) / max(1, tr.missed + 1)
             tr.velocity = 0.5 * tr.velocity + 0.5 * step if tr.hits else np.zeros(2)

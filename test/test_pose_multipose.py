@@ -177,3 +177,21 @@ def test_real_video_two_people_stable_ids_and_whole_body_motion():
     assert len(seen["man"]) >= 170 and len(seen["woman"]) >= 130, {k: len(v) for k, v in seen.items()}
     assert woman_x[0] - woman_x[-1] > 3.0, (woman_x[0], woman_x[-1])  # walked right -> left
     assert 2.0 < np.median(woman_depth) < 15.0
+
+
+def test_a_full_tracker_gives_a_lost_slot_to_a_new_person():
+    # max_people 1: person 0 leaves, person 1 enters at once; the lost track must not block them
+    # for its max_missed frames (they are found one frame late: the track is known lost only
+    # once its crop comes back empty)
+    frames = [[[100, 100, 140, 200]]] * 3 + [[[400, 100, 440, 200]]] * 4
+    seen, est = _run(frames, max_people=1, max_missed=30)
+    assert seen[0] == [0, 0, 0, 1, 1, 1] and [t.track_id for t in est.tracks] == [1]
+
+
+def test_bad_images_are_refused_with_a_reason():
+    est = MultiPoseEstimator(detector=lambda rgb: [], landmarks=lambda rgb, m: (0.0, None, None), translation=False)
+    for bad in (np.zeros((10, 10), np.uint8), np.zeros((10, 10, 4), np.uint8), np.zeros((10, 10, 3), np.float32),
+                np.zeros((2, 2, 3), np.uint8)):
+        with pytest.raises(ValueError, match="RGB uint8"):
+            est.process(bad)
+    assert est.process(np.zeros((20, 20, 3), np.uint8)) == []
