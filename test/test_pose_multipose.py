@@ -147,14 +147,15 @@ def test_count_id_switches():
 def test_real_video_two_people_stable_ids_and_whole_body_motion():
     """sports2d_demo.mp4 at 640 px: the man on the roof and the woman walking past are both
     tracked with <= 1 id switch; the woman's camera-space position moves right -> left by
-    metres while her hip-centred landmarks cannot show it."""
+    metres, and the man's drops when he jumps off the roof onto the grass (a fall-like drop),
+    which hip-centred landmarks cannot show."""
     cv2 = pytest.importorskip("cv2")
     if not SHARED_VIDEO.is_file():
         pytest.skip(f"{SHARED_VIDEO} not present")
     est = MultiPoseEstimator(max_people=4, detect_every=2)
     cap = cv2.VideoCapture(str(SHARED_VIDEO))
     seen = {"man": [], "woman": []}
-    woman_x, woman_depth = [], []
+    woman_x, woman_depth, man_y = [], [], {}
     i = 0
     while True:
         ok, frame = cap.read()
@@ -169,6 +170,8 @@ def test_real_video_two_people_stable_ids_and_whole_body_motion():
                 woman_depth.append(float(p.translation[2]))
                 hips = p.joints[[23, 24]].mean(0)
                 assert np.allclose(hips, p.translation, atol=0.05)  # the world origin is the hip centre
+            else:
+                man_y[i] = float(p.translation[1])
         i += 1
     cap.release()
     assert i == 230
@@ -177,6 +180,9 @@ def test_real_video_two_people_stable_ids_and_whole_body_motion():
     assert len(seen["man"]) >= 170 and len(seen["woman"]) >= 130, {k: len(v) for k, v in seen.items()}
     assert woman_x[0] - woman_x[-1] > 3.0, (woman_x[0], woman_x[-1])  # walked right -> left
     assert 2.0 < np.median(woman_depth) < 15.0
+    on_roof = np.median([y for f, y in man_y.items() if f < 150])
+    on_grass = np.median([y for f, y in man_y.items() if f > 200])
+    assert on_grass - on_roof > 1.0, (on_roof, on_grass)  # y is down: he came down by more than 1 m
 
 
 def test_a_full_tracker_gives_a_lost_slot_to_a_new_person():
