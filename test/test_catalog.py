@@ -346,8 +346,10 @@ def test_installed_share_dir_is_found(tmp_path, monkeypatch):
     (share / "classes.yaml").write_text(_MINI)
     fake_pkg = tmp_path / "site" / "training"
     fake_pkg.mkdir(parents=True)
-    monkeypatch.setattr(catalog_mod, "__file__", str(fake_pkg / "catalog.py"))
-    monkeypatch.setattr(catalog_mod.sys, "prefix", str(tmp_path))
+    from training import config_files
+
+    monkeypatch.setattr(config_files, "__file__", str(fake_pkg / "config_files.py"))
+    monkeypatch.setattr(config_files.sys, "prefix", str(tmp_path))
     monkeypatch.delenv("AMENT_PREFIX_PATH", raising=False)
     assert default_catalog_path() == share / "classes.yaml"
     assert load_catalog().datasets == ("ds",)

@@ -16,9 +16,7 @@ from the content's verb phrase and the style's adverbial: :meth:`Catalog.take_se
 from __future__ import annotations
 
 import operator
-import os
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -26,6 +24,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import yaml
 
 from pgfa_models.config import ConfigError
+
+from .config_files import config_path
 
 PACKAGE = "pgfa_ros"
 CATALOG_FILE = "classes.yaml"
@@ -289,20 +289,7 @@ def default_catalog_path() -> Path:
     """``config/classes.yaml`` of the source checkout, else the installed share dir
     (``share/pgfa_ros/config/classes.yaml`` via ament_index, then ``sys.prefix``), as for the
     splits file."""
-    candidates = [Path(__file__).resolve().parents[1] / "config" / CATALOG_FILE]
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        candidates.append(Path(get_package_share_directory(PACKAGE)) / "config" / CATALOG_FILE)
-    except Exception:  # not installed through ament, or AMENT_PREFIX_PATH unset
-        pass
-    for prefix in dict.fromkeys([sys.prefix, os.environ.get("VIRTUAL_ENV", "")]):
-        if prefix:
-            candidates.append(Path(prefix) / "share" / PACKAGE / "config" / CATALOG_FILE)
-    for c in candidates:
-        if c.is_file():
-            return c
-    raise CatalogError(f"{CATALOG_FILE} not found; looked in: " + ", ".join(str(c) for c in candidates))
+    return config_path(CATALOG_FILE, CatalogError)
 
 
 _CACHE: dict[tuple[str, int, int], Catalog] = {}

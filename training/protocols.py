@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol as _Protocol, Sequence
+from typing import Any, Protocol as _Protocol
 
 from pgfa_models.config import ConfigError, read_yaml
 
+from .config_files import config_path
 from .corpus import SOURCES
 
-PROTOCOLS_FILE = Path(__file__).resolve().parents[1] / "config" / "protocols.yaml"
+PROTOCOLS_FILE = "protocols.yaml"
 
 
 class ProtocolError(ConfigError):
@@ -51,7 +52,7 @@ def _filter(data: Any, where: str) -> dict:
 
 
 def load_protocols(path: str | Path | None = None) -> dict[str, Protocol]:
-    path = Path(path) if path is not None else PROTOCOLS_FILE
+    path = Path(path) if path is not None else config_path(PROTOCOLS_FILE, ProtocolError)
     data = read_yaml(path, ProtocolError, "protocols file")
     if not isinstance(data, dict) or not isinstance(data.get("protocols"), dict):
         raise ProtocolError(f"{path}: expected a mapping with a 'protocols' mapping")

@@ -6,13 +6,13 @@ Names: ``utd_mhad/U1``..``U4``; ``{ntu60,ntu120,pku_mmd}/setting1/split{1,2,3}``
 """
 from __future__ import annotations
 
-import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pgfa_models.config import ConfigError, read_yaml
+
+from .config_files import config_path
 
 PACKAGE = "pgfa_ros"
 SPLITS_FILE = "splits.yaml"
@@ -46,22 +46,7 @@ class Split:
 def default_splits_path() -> Path:
     """``config/splits.yaml`` of the source checkout, else the installed share dir
     (``share/pgfa_ros/config/splits.yaml`` via ament_index, then ``sys.prefix``)."""
-    candidates = [Path(__file__).resolve().parents[1] / "config" / SPLITS_FILE]
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        candidates.append(Path(get_package_share_directory(PACKAGE)) / "config" / SPLITS_FILE)
-    except Exception:  # not installed through ament, or AMENT_PREFIX_PATH unset
-        pass
-    for prefix in dict.fromkeys([sys.prefix, os.environ.get("VIRTUAL_ENV", "")]):
-        if prefix:
-            candidates.append(Path(prefix) / "share" / PACKAGE / "config" / SPLITS_FILE)
-    for c in candidates:
-        if c.is_file():
-            return c
-    raise SplitError(
-        f"{SPLITS_FILE} not found; looked in: " + ", ".join(str(c) for c in candidates)
-    )
+    return config_path(SPLITS_FILE, SplitError)
 
 
 def _as_int(value: Any, where: str) -> int:
