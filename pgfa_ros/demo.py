@@ -351,9 +351,9 @@ def render(rec: Recording, out: Path, fps: float, zero_shot: set[str], credit: b
 def parse_args(argv):
     p = argparse.ArgumentParser(
         prog="pgfa-demo",
-        description="Zero-shot action recognition on a real video: Image messages -> MediaPipe pose_estimator "
-                    "-> recognizer, in one process on real ROS 2 topics. Prints each result and writes an "
-                    "annotated GIF/MP4.")
+        description="Zero-shot action recognition on a real video or a live camera: Image messages -> "
+                    "multi-person pose_estimator (stable ids) -> recognizer, in one process on real ROS 2 "
+                    "topics. Prints each person's results and writes an annotated GIF/MP4.")
     p.add_argument("--video", default=str(DEFAULT_VIDEO),
                    help="video file (default: the packaged demo video), or a live camera: an OpenCV device "
                         "index such as 0, or /dev/videoN (real time; stop with Ctrl-C, --max-frames or --timeout)")
