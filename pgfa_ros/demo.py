@@ -100,8 +100,14 @@ def build_label_set(labels_arg: str | None, checkpoint_labels: list[str]) -> tup
     return names, descs, zero_shot - set(checkpoint_labels)
 
 
-def build_params(args, names: list[str], descs: list[str]) -> dict:
-    """The ROS 2 parameters file (as a dict) that the launcher starts."""
+def build_params(args, names: list[str], descs: list[str], fps: float = 30.0) -> dict:
+    """The ROS 2 parameters file (as a dict) that the launcher starts.
+
+    In lockstep every frame is processed, so windows are ``--window`` frames. In real time (a
+    camera, ``--rate`` > 0) the pose node skips the frames it cannot keep up with, so windows are
+    time-based instead: ``--window`` frames of the source's ``fps`` in seconds, whatever rate
+    the skeletons actually come at.
+    """
     lockstep = args.rate == 0 and not is_camera(args.video)
     vp = {"video_path": str(args.video), "image_topic": IMAGE_TOPIC, "frame_id": "camera", "encoding": "bgr8",
           "rate": float(args.rate) if not is_camera(args.video) else 1.0, "loop": False, "max_width": int(args.width),
@@ -119,7 +125,9 @@ def build_params(args, names: list[str], descs: list[str]) -> dict:
         "recognizer": {"ros__parameters": {
             "checkpoint": str(args.checkpoint), "layout": "mediapipe_33", "skeleton_topic": SKELETON_TOPIC,
             "mode": args.mode, "labels": names, "descriptions": descs, "top_k": 3,
-            "window_frames": int(args.window), "window_seconds": 0.0, "stride_frames": int(args.stride),
+            "window_frames": int(args.window),
+            "window_seconds": 0.0 if lockstep else float(args.window) / float(fps or 30.0),
+            "stride_frames": int(args.stride),
             "body_timeout": 2.0, "publish_markers": True, "num_threads": 1,
             "alert_threshold": 0.5, "alert_consecutive": 3}},
     }
@@ -454,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="pgfa-demo-") as tmp:
         params = Path(tmp) / "demo.yaml"
-        params.write_text(yaml.safe_dump(build_params(args, names, descs), sort_keys=False))
+        params.write_text(yaml.safe_dump(build_params(args, names, descs, fps), sort_keys=False))
         ros_args = [] if args.verbose else ["--ros-args", "--log-level", "warn"]
         launcher = Launcher(load_launch_file(params), args=ros_args,
                             logger=(say if args.verbose else (lambda m: None)))

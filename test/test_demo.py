@@ -32,6 +32,7 @@ def test_video_argument_file_or_live_camera():
     p = build_params(a, ["walking"], [""])
     vp, pe = p["video_publisher"]["ros__parameters"], p["pose_estimator"]["ros__parameters"]
     assert vp["rate"] == 0.0 and vp["ack_topic"] and pe["reliable_input"] and pe["max_people"] == 4
+    assert p["recognizer"]["ros__parameters"]["window_seconds"] == 0.0  # lockstep: every frame, 45 of them
     for cam in ("0", "/dev/video2"):
         a = parse_args(["--video", cam, "--max-people", "2", "--max-frames", "300"])
         assert a.video == cam and is_camera(a.video)
@@ -40,6 +41,8 @@ def test_video_argument_file_or_live_camera():
         # live: real time, no lockstep ack, the pose node keeps only the newest frame
         assert vp["video_path"] == cam and vp["rate"] == 1.0 and "ack_topic" not in vp
         assert not pe["reliable_input"] and pe["queue_depth"] == 1 and pe["max_people"] == 2
+        # frames are skipped live: the window is 45 frames' worth of time, not 45 processed frames
+        assert p["recognizer"]["ros__parameters"]["window_seconds"] == pytest.approx(45 / 30)
     for bad in (["--video", "0", "--start-frame", "5"], ["--max-people", "0"], ["--rate", "-1"]):
         with pytest.raises(SystemExit):
             parse_args(bad)
