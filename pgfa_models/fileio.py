@@ -19,6 +19,22 @@ PathLike = Union[str, "os.PathLike[str]"]
 _CHUNK = 1 << 20
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _publish_mode(tmp: PathLike, path: Path) -> None:
+    """mkstemp makes 0600 files; give the result the mode a plain ``open`` would (an existing
+    file keeps its own), so a checkpoint written here is as readable as one copied here."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        mode = 0o666 & ~_umask()
+    os.chmod(tmp, mode)
+
+
 def _fsync_dir(folder: Path) -> None:
     """Make the rename itself durable (best effort: not every platform can open a directory)."""
     try:
@@ -48,6 +64,7 @@ def atomic_output(path: PathLike, suffix: str = "") -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
+        _publish_mode(tmp, path)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -67,6 +84,7 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        _publish_mode(name, path)
         os.replace(name, path)
     except BaseException:
         with contextlib.suppress(OSError):

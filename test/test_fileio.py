@@ -109,3 +109,23 @@ def test_atomic_writes_and_l2_normalisation_have_one_home():
     hashers = [rel for rel, src in _sources()
                if re.search(r"def _?sha256_file\b", src) and rel != "pgfa_models/fileio.py"]
     assert not hashers, f"file hashing must use pgfa_models.fileio.sha256_file: {hashers}"
+
+
+def test_written_files_get_the_usual_mode_not_mkstemps_0600(tmp_path):
+    import os
+    import stat
+
+    from pgfa_models.fileio import atomic_output, atomic_write_bytes
+
+    old = os.umask(0o022)
+    try:
+        p = atomic_write_bytes(tmp_path / "a.bin", b"x")
+        assert stat.S_IMODE(p.stat().st_mode) == 0o644
+        with atomic_output(tmp_path / "b.bin") as tmp:
+            tmp.write_bytes(b"y")
+        assert stat.S_IMODE((tmp_path / "b.bin").stat().st_mode) == 0o644
+        os.chmod(p, 0o600)  # an existing file keeps its own mode
+        atomic_write_bytes(p, b"z")
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600
+    finally:
+        os.umask(old)
