@@ -77,7 +77,7 @@ PARAMS: dict[str, _P] = {
     # applied to the next frame
     "max_people": _P(4, "people tracked at most", True),
     "detector_size": _P(448, "MoveNet input long side in pixels (multiple of 32; larger finds smaller people)", True),
-    "detect_every": _P(2, "run the person detector every N frames (1 = every frame; always while a track is lost)", True),
+    "detect_every": _P(3, "run the person detector every N frames (1 = every frame; always while a track is lost)", True),
     "min_detection_score": _P(0.2, "MoveNet person score to start or re-find a track", True),
     "min_pose_score": _P(0.5, "MediaPipe pose flag below which a crop holds no person", True),
     "max_missed": _P(30, "frames a lost track keeps its id before it expires", True),

@@ -14,8 +14,8 @@ window through ``classify_windows`` (the ``recognizer`` node's step, default che
 label set, 1 thread). Image -> action latency = from the frame entering pose estimation to its
 windows' labels, for frames that complete a window (the node pair runs these two steps in two
 threads, so this sequential sum is an upper bound for one frame). Then the whole demo video is
-tracked with the node's defaults and with ``detect_every=1`` to count id switches against the
-video's ground truth (:func:`pgfa_ros.multipose.sports2d_person`).
+tracked with each detector rate (``detect_every`` 1, 2, 3; the node default is 3) to count id
+switches against the video's ground truth (:func:`pgfa_ros.multipose.sports2d_person`).
 
     python benchmarks/camera/run.py                    # -> benchmarks/camera/RESULTS.md, results.json
     python benchmarks/camera/run.py --frames 60 --out /tmp/camera.md
@@ -141,7 +141,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--frames", type=int, default=150, help="frames per scene (default 150)")
     ap.add_argument("--num-threads", type=int, default=2, help="TFLite threads per model (node default 2)")
-    ap.add_argument("--detect-every", type=int, default=2, help="node default 2")
+    ap.add_argument("--detect-every", default="2,3",
+                    help="detector rates to run besides 1, comma-separated (default 2,3; the node default is 3)")
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS.md"))
     ap.add_argument("--note", default="")
     args = ap.parse_args(argv)
@@ -162,18 +163,19 @@ def main(argv=None) -> int:
     rec, meta = load_recognizer(str(DEFAULT_CHECKPOINT), labels=names, descriptions=descs, num_threads=1)
     layout, pre_cfg = get_layout("mediapipe_33"), preprocess_config_from_meta(meta)
     num_person = int(meta.num_person or 1)
-    est_kw = dict(max_people=4, num_threads=args.num_threads, detect_every=args.detect_every)
+    rates = sorted({1} | {int(x) for x in str(args.detect_every).split(",") if x.strip()})
+    est_kw = dict(max_people=4, num_threads=args.num_threads)
 
     rows = {}
     for name, images in scenes(frames, args.frames).items():
-        for de in sorted({args.detect_every, 1}):
+        for de in rates:
             key = f"{name}p_detect_every_{de}"
             rows[key] = run_scene(images, dict(est_kw, detect_every=de), rec, layout, pre_cfg, num_person)
             rows[key].update(people=int(name), detect_every=de)
             print(key, json.dumps({k: (round(v, 1) if isinstance(v, float) else v) for k, v in rows[key].items()
                                    if not isinstance(v, dict)}), flush=True)
     switches = {f"detect_every_{de}": id_switch_run(frames, dict(est_kw, detect_every=de))
-                for de in sorted({args.detect_every, 1})}
+                for de in rates}
     for k, v in switches.items():
         print("id switches", k, v, flush=True)
     load_after = uptime()
