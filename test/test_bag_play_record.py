@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,6 +12,7 @@ import pytest
 from pgfa_ros.bag.cli import main as bag_main
 from pgfa_ros.bag.convention import LABEL_TOPIC, META_TOPIC, SKELETON_TOPIC
 from pgfa_ros.bag.io import list_topics, open_reader, read_messages
+from pgfa_ros.processes import stop_process
 from recognizer_helpers import ros_subprocess_env
 
 pytestmark = pytest.mark.ros
@@ -40,16 +39,6 @@ def _wait_for_text(log: Path, text: str, proc: subprocess.Popen, timeout: float)
     return False
 
 
-def _stop(proc: subprocess.Popen, timeout: float = 10.0) -> int:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            return proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-            return -9
-    return proc.returncode
 
 
 def _counts(bag: Path) -> dict[str, int]:
@@ -88,7 +77,7 @@ def _record_play(tmp: Path, bag: Path, topics: list[str], types: list[str], name
         assert play.returncode == 0, play_log.read_text()
         time.sleep(extra_wait)
     finally:
-        rc = _stop(rec)
+        rc = stop_process(rec)
     assert rc == 0, rec_log.read_text()
     assert "stopped (SIGINT)" in rec_log.read_text()
     return out
@@ -128,7 +117,7 @@ def test_play_recognizer_record(small_bag):
                             "/recognizer/actions:std_msgs/msg/String"], "rec_recognizer", "mcap", extra_wait=2.0,
                            play_topics=(SKELETON_TOPIC,), min_subscribers=2)
     finally:
-        _stop(node)
+        stop_process(node)
     got = _counts(out)
     assert got[SKELETON_TOPIC] == src[SKELETON_TOPIC], rlog.read_text()[-2000:]
     assert got["/recognizer/actions"] > 0, rlog.read_text()[-2000:]

@@ -26,6 +26,7 @@ from visualization_msgs.msg import MarkerArray  # noqa: E402
 
 from pgfa_ros.multipose import count_id_switches, sports2d_person  # noqa: E402
 from pgfa_ros.pose import fill_image_msg  # noqa: E402
+from pgfa_ros.processes import spin_in_background  # noqa: E402
 from recognizer_helpers import ros_subprocess_env  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,15 +54,7 @@ class Client:
         self.getp = self.node.create_client(GetParameters, "/pose_estimator/get_parameters")
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
-
-    def _spin(self):
-        try:
-            while self.context.ok():
-                self.executor.spin_once(timeout_sec=0.02)
-        except Exception:
-            pass
+        self.thread = spin_in_background(self.executor, self.context, 0.02)
 
     def _on(self, msg, store):
         bodies: dict[int, np.ndarray] = {}

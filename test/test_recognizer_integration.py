@@ -7,8 +7,6 @@ through the node's parameter services (what ``ros2 param set`` does).
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import threading
@@ -27,6 +25,7 @@ from rclpy.parameter import Parameter  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
+from pgfa_ros.processes import spin_in_background, stop_process  # noqa: E402
 from recognizer_helpers import make_checkpoint, ros_subprocess_env  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,14 +37,6 @@ FALL_DESC = "A person loses balance, collapses and falls down onto the floor."
 
 
 
-def _stop(proc: subprocess.Popen, timeout: float = 5.0) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
 
 
 def _publisher(duration: float, inject: str = "", bodies: int = 2, logdir: Path | None = None) -> subprocess.Popen:
@@ -80,15 +71,7 @@ class Listener:
         self.save = n.create_client(Trigger, f"{NODE}/save_bank")
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(n)
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
-
-    def _spin(self):
-        try:
-            while self.context.ok():
-                self.executor.spin_once(timeout_sec=0.05)
-        except Exception:
-            pass
+        self.thread = spin_in_background(self.executor, self.context)
 
     def _add(self, lst, item):
         with self.lock:
@@ -154,7 +137,7 @@ def system(tmp_path_factory):
         yield proc, listener, tmp
     finally:
         listener.close()
-        _stop(proc)
+        stop_process(proc, 5.0)
         log.close()
         print((tmp / "recognizer.log").read_text()[-2000:])
 
@@ -167,7 +150,7 @@ def test_actions_for_two_bodies(system):
         ok = lis.wait_for(lambda: {a["body_id"] for a in lis.actions} >= {0, 1}
                           and all(lis.body_labels[b] for b in (0, 1)), 15)
     finally:
-        _stop(pub)
+        stop_process(pub, 5.0)
     assert ok, f"actions for both bodies missing: {lis.actions[:3]}"
     a = lis.actions[0]
     assert set(a) >= {"stamp", "body_id", "topk", "mode", "window", "latency_ms"}
@@ -206,7 +189,7 @@ def test_runtime_label_change_adds_described_class(system):
         saved = lis.call(lis.save, Trigger.Request())
         reset = lis.call(lis.reset, Trigger.Request())
     finally:
-        _stop(pub)
+        stop_process(pub, 5.0)
     assert ok, f"new class never appeared: {[a['topk'][0] for a in lis.actions[-3:]]}, alerts {lis.alerts}"
     fall = [a for a in lis.actions if a["topk"][0]["label"] == FALL]
     assert fall[0]["topk"][0]["score"] == pytest.approx(1.0)  # the only class
@@ -231,7 +214,7 @@ def test_bad_input_is_counted_and_bounded(system):
 
         ok = lis.wait_for(counted, 15)
     finally:
-        _stop(pub)
+        stop_process(pub, 5.0)
     last = lis.diag[-1] if lis.diag else {}
     assert ok, f"faults not all counted: {last}"
     assert proc.poll() is None, "recognizer died"

@@ -7,8 +7,6 @@ with the replay of the same bag, and with the replay of the SmartFallMM folder i
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import threading
@@ -17,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from pgfa_ros.processes import spin_in_background, stop_process
 from recognizer_helpers import DEFAULT_CHECKPOINT, ros_subprocess_env
 
 REPO = Path(__file__).resolve().parents[1]
@@ -126,14 +125,6 @@ def test_cli_writes_jsonl(smartfall_dir, tmp_path):
 
 
 # ----------------------------------------------------------------------------- real DDS
-def _stop(proc: subprocess.Popen, timeout: float = 5.0) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
 
 
 @pytest.mark.ros
@@ -177,16 +168,7 @@ def test_replay_equals_live_node_over_dds(trial_bag, replayer_factory, tmp_path)
         add("diag", {kv.key: kv.value for kv in st.values}) for st in m.status if st.name.startswith("recognizer")], 10)
     ex = SingleThreadedExecutor(context=ctx)
     ex.add_node(lis)
-
-    def _spin():
-        try:
-            while ctx.ok():
-                ex.spin_once(timeout_sec=0.05)
-        except Exception:  # shut down under it
-            pass
-
-    spin = threading.Thread(target=_spin, daemon=True)
-    spin.start()
+    spin_in_background(ex, ctx)
 
     def wait(pred, timeout):
         end = time.monotonic() + timeout
@@ -212,7 +194,7 @@ def test_replay_equals_live_node_over_dds(trial_bag, replayer_factory, tmp_path)
         ex.shutdown()
         lis.destroy_node()
         rclpy.try_shutdown(context=ctx)
-        _stop(node)
+        stop_process(node, 5.0)
         log.close()
     frames = expected["messages"]
     if int(diag["messages"]) != frames or int(diag["windows_dropped"]):

@@ -22,7 +22,6 @@ import datetime as dt
 import json
 import os
 import platform
-import signal
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,8 @@ from pgfa_models.sysinfo import cpu_model
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(REPO))
+from pgfa_ros.processes import spin_in_background, stop_process  # noqa: E402
 TOPIC = "/pgfa_bench/body_tracking_data"
 
 
@@ -48,14 +49,6 @@ def _env(domain: int) -> dict:
     return env
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
 
 
 def _checkpoint(arg: str | None, tmp: Path) -> tuple[str, str]:
@@ -103,15 +96,7 @@ class Listener:
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
         self.ex = SingleThreadedExecutor(context=self.ctx)
         self.ex.add_node(self.node)
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
-
-    def _spin(self):
-        try:
-            while self.ctx.ok():
-                self.ex.spin_once(timeout_sec=0.05)
-        except Exception:
-            pass
+        self.thread = spin_in_background(self.ex, self.ctx)
 
     def _on_action(self, m):
         t = time.time()
@@ -147,7 +132,7 @@ def run_one(lis: Listener, env: dict, bodies: int, duration: float, window: int,
     try:
         pub.wait(duration + 30)
     finally:
-        _stop(pub)
+        stop_process(pub)
     time.sleep(1.5)  # last actions and diagnostics arrive
     acts, d1 = lis.take()
     frames = int(round(duration * 30))
@@ -230,7 +215,7 @@ def main(argv=None) -> int:
                     break
     finally:
         lis.close()
-        _stop(node)
+        stop_process(node)
         log.close()
     load1 = os.getloadavg()
     sustained = [r["bodies"] for r in results if r["sustained"]]

@@ -34,7 +34,6 @@ import json
 import os
 import platform
 import shlex
-import signal
 import subprocess
 import sys
 import threading
@@ -46,6 +45,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPO))
+from pgfa_ros.processes import spin_in_background, stop_process  # noqa: E402
 
 from pgfa_models.fileio import atomic_write_text  # noqa: E402
 from pgfa_models.sysinfo import cpu_model  # noqa: E402
@@ -187,14 +187,6 @@ def _env(domain: int) -> dict:
     return env
 
 
-def _stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
 
 
 def rss_mb(pid: int) -> float:
@@ -229,15 +221,7 @@ class DiagListener:
         self.node.create_subscription(String, "/recognizer/alerts", self._on_alert, 100)
         self.ex = SingleThreadedExecutor(context=self.ctx)
         self.ex.add_node(self.node)
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
-
-    def _spin(self):
-        try:
-            while self.ctx.ok():
-                self.ex.spin_once(timeout_sec=0.05)
-        except Exception:
-            pass
+        self.thread = spin_in_background(self.ex, self.ctx)
 
     def _on_diag(self, m):
         for st in m.status:
@@ -337,9 +321,9 @@ def monitor(a) -> int:
         node_alive = node.poll() is None
     finally:
         if pub is not None:
-            _stop(pub)
+            stop_process(pub)
         lis.close()
-        _stop(node)
+        stop_process(node)
         nlog.close()
     load1 = os.getloadavg()
     sent = json.loads(report.read_text()) if report.is_file() else {}
