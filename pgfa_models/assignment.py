@@ -33,7 +33,7 @@ from typing import Any, Hashable, Sequence
 
 import numpy as np
 
-from .alignment import TransductiveResult, entropy, l2_normalise, softmax
+from .alignment import TransductiveResult, _as_array, entropy, l2_normalise, softmax
 from .bank import BankResult, PrototypeBank
 
 __all__ = [
@@ -59,13 +59,10 @@ _TIE_RTOL = 1e-9
 
 # --------------------------------------------------------------------------- checks
 def _matrix(x: Any, name: str) -> np.ndarray:
-    if hasattr(x, "detach"):  # torch.Tensor, without importing torch
-        x = x.detach().cpu().numpy()
-    a = np.asarray(x, dtype=np.float64)
+    """alignment's float64 finite-array check, plus: two-dimensional."""
+    a = _as_array(x, name)
     if a.ndim != 2:
         raise ValueError(f"{name} must be a 2-d array (N, K), got shape {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} contains NaN or infinite values")
     return a
 
 
