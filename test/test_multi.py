@@ -104,3 +104,32 @@ def test_class_text_features_are_normalised_means():
     enc = lambda t: np.array([[1.0, 0], [0, 1.0], [3.0, 0]])[[{"a": 0, "b": 1, "c": 2}[x] for x in t]]  # noqa: E731
     f = multi.class_text_features(enc, [["a", "b"], ["c"]])
     np.testing.assert_allclose(f, [[2 ** -0.5, 2 ** -0.5], [1, 0]], atol=1e-6)
+
+
+def _fall_windows(metas):
+    n = len(metas)
+    return corpus.WindowSet(np.zeros((n, 3, 50, 25, 1), np.float32), np.array(["smartfallmm"] * n),
+                            np.zeros(n, np.int64), np.arange(n),
+                            np.array([f"smartfallmm:S{30 + i}" for i in range(n)]), np.zeros(n),
+                            [f"t{i}" for i in range(n)], metas)
+
+
+def _held_out_setup(monkeypatch, metas):
+    proto = protocols.Protocol("t/held", ("smartfallmm",), "smartfallmm",
+                               train_filter={"participant": [30, 31]}, test_filter={"participant": [32, 33]})
+    monkeypatch.setattr(multi, "load_windows", lambda *a, **kw: _fall_windows(metas))
+    recipe = load_recipe("config/training/multi_source.yaml", {})
+    return recipe, protocols.resolve(proto, TinyCatalog())
+
+
+def test_held_out_participants_are_never_trained_on(monkeypatch):
+    recipe, resolved = _held_out_setup(monkeypatch, [{"participant": 30 + i} for i in range(4)])
+    ws, *_ = multi.build_training_set(recipe, resolved, TinyCatalog(), cache=False)
+    assert sorted(set(ws.group.tolist())) == ["smartfallmm:S30", "smartfallmm:S31"]
+
+
+def test_a_filter_field_on_no_trial_is_refused_not_ignored(monkeypatch):
+    # a corpus cache written before trials carried "participant": the filter must not pass everything
+    recipe, resolved = _held_out_setup(monkeypatch, [{"fall": True}] * 4)
+    with pytest.raises(protocols.ProtocolError, match="participant"):
+        multi.build_training_set(recipe, resolved, TinyCatalog(), cache=False)

@@ -47,7 +47,7 @@ from pgfa_models.windows import WindowConfig, WindowManager, cut_windows
 
 from .datasets import DatasetError, resolve_utd_root
 
-CORPUS_VERSION = 2
+CORPUS_VERSION = 3  # bump whenever windows or trial meta change (stale caches are keyed out)
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 # source -> (layout, archive relative to shared/data, folder inside the archive)

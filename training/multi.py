@@ -40,7 +40,7 @@ from pgfa_models.sysinfo import machine_info
 
 from .augment import replace_lower_body
 from .corpus import WindowSet, concat, load_windows, one_window_per_trial, trial_features
-from .protocols import Resolved, Task, get_protocol, matches, resolve, training_classes
+from .protocols import Resolved, Task, check_filter_fields, get_protocol, matches, resolve, training_classes
 
 EVAL_MODES = ("text", "transductive", "balanced", "transductive_balanced", "bank")
 
@@ -101,6 +101,7 @@ def build_training_set(recipe, resolved: Resolved, catalog, cache: bool = True, 
                           cache=cache, progress=progress)
         parts.append(_select(ws, s, resolved.train_labels[s], p.train_filter))
     ws = concat(parts)
+    check_filter_fields(ws.trial_meta, p.train_filter, f"{p.name} train_filter")
     y = np.array([index[(s, int(l))] for s, l in zip(ws.source.tolist(), ws.label.tolist())], dtype=np.int64)
     names = [_class_name(catalog, concepts) for concepts, _ in classes]
     return ws, y, names, [members for _, members in classes]
@@ -174,7 +175,8 @@ def train_multi(recipe, protocol_name: str, seed: int, out_dir: str | Path | Non
         calibration = {**cal.to_dict(), "groups": val_groups,
                        "trial_accuracy": float(((tf @ text_np.T).argmax(1) == y[val_mask][first]).mean())}
     summary = {"protocol": protocol_name, "seed": seed, "train_windows": int(len(train_ws)),
-               "train_trials": int(len(np.unique(train_ws.trial))), "classes": names,
+               "train_trials": int(len(np.unique(train_ws.trial))),
+               "train_groups": sorted(set(train_ws.group.tolist())), "classes": names,
                "excluded_concepts": list(resolved.excluded_concepts), "validation": calibration,
                "final_tau": float(model.tau.detach()), "first_loss": history[0]["loss"] if history else None,
                "final_loss": history[-1]["loss"] if history else None,
@@ -223,6 +225,7 @@ def evaluate_tasks(model: nn.Module, recipe, resolved: Resolved, catalog, encode
     c = recipe.corpus
     ws_all = load_windows(p.test, c.roots.get(p.test), recipe.data.preprocess, c.window_frames, c.stride_frames,
                           cache=cache)
+    check_filter_fields(ws_all.trial_meta, p.test_filter, f"{p.name} test_filter")
     ws_all = _select(ws_all, p.test, sorted({k for t in resolved.tasks for k in t.labels}), p.test_filter)
     # features once for every test window (and once more with the legs replaced), shared by the tasks
     feats_all = extract_features(model, ws_all.x)

@@ -140,6 +140,16 @@ def matches(meta: dict, flt: dict) -> bool:
     return all(meta[k] in allowed for k, allowed in flt.items() if k in meta)
 
 
+def check_filter_fields(metas, flt: dict, where: str) -> None:
+    """Refuse a filter field that no trial carries: it would pass every trial silently, so a
+    held-out participant would be trained on (as a stale corpus cache without that field once did)."""
+    have = {k for m in metas for k in m}
+    missing = sorted(set(flt) - have)
+    if missing:
+        raise ProtocolError(f"{where}: filter field(s) {missing} are on no trial (fields there: {sorted(have)}); "
+                            "a corpus cache from an older version? delete ~/.cache/pgfa_ros/clips")
+
+
 def training_classes(resolved: Resolved, catalog: Catalog) -> list[tuple[tuple[str, ...], list[tuple[str, int]]]]:
     """Training classes: the trainable (source, label) classes grouped by identical concept sets,
     so one action seen in three datasets is one class with one (ensembled) text feature.
@@ -153,4 +163,4 @@ def training_classes(resolved: Resolved, catalog: Catalog) -> list[tuple[tuple[s
 
 
 __all__ = ["Protocol", "ProtocolError", "Resolved", "Task", "get_protocol", "is_protocol", "load_protocols",
-           "matches", "resolve", "training_classes"]
+           "check_filter_fields", "matches", "resolve", "training_classes"]
