@@ -26,6 +26,16 @@ def test_example_configs_load(name):
     assert "recognizer" in [n.name for n in spec.nodes]
 
 
+@pytest.mark.parametrize("name", ["camera_mediapipe.yaml", "fall_monitor.yaml"])
+def test_camera_configs_name_only_parameters_the_pose_node_has(name):
+    """A stale parameter (the single-person node's model_complexity) would be ignored with a warning."""
+    from pgfa_models.config import read_yaml
+    from pgfa_ros.pose_node import PARAMS
+
+    params = read_yaml(REPO / "config" / name, ValueError, "config")["pose_estimator"]["ros__parameters"]
+    assert set(params) <= set(PARAMS), sorted(set(params) - set(PARAMS))
+
+
 def test_bad_launch_files(tmp_path):
     p = tmp_path / "x.yaml"
     p.write_text("foo:\n  ros__parameters: {a: 1}\n")
