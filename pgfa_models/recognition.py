@@ -28,7 +28,8 @@ import numpy as np
 from .alignment import l2_normalise
 from .fileio import sha256_file
 
-__all__ = ["MODES", "Prediction", "LabelSet", "Recognizer", "make_feature_fn", "make_runtime_feature_fn", "load_recognizer"]
+__all__ = ["MODES", "Prediction", "LabelSet", "Recognizer", "checkpoint_text_sets", "ensemble_features",
+           "make_feature_fn", "make_runtime_feature_fn", "load_recognizer"]
 
 MODES = ("text", "prototype_bank")
 FeatureFn = Callable[[np.ndarray], np.ndarray]
@@ -65,12 +66,34 @@ def _clean_names(names: Sequence[str]) -> list[str]:
     return out
 
 
+def ensemble_features(embed: Callable[[Sequence[str]], np.ndarray], text_sets: Sequence[Sequence[str]]) -> np.ndarray:
+    """(K, D): per class, the normalised mean of its texts' normalised embeddings (a prompt
+    ensemble; a class of one text is that text's feature). Training and the live label set both
+    use this, so a class scores against the same text feature it was trained on."""
+    uniq = list(dict.fromkeys(t for texts in text_sets for t in texts))
+    emb = l2_normalise(np.asarray(embed(uniq), np.float64))
+    pos = {t: i for i, t in enumerate(uniq)}
+    return l2_normalise(np.stack([emb[[pos[t] for t in dict.fromkeys(texts)]].mean(0)
+                                  for texts in text_sets])).astype(np.float32)
+
+
+def checkpoint_text_sets(meta) -> dict[str, list[str]]:
+    """Label -> the texts whose ensemble the checkpoint trained that class on (multi-source
+    checkpoints store them as ``extra["class_texts"]``); empty for single-text checkpoints."""
+    sets = (meta.extra or {}).get("class_texts")
+    if not isinstance(sets, list) or len(sets) != len(meta.labels):
+        return {}
+    return {n: [str(t) for t in ts if str(t).strip()] for n, ts in zip(meta.labels, sets)
+            if isinstance(ts, list) and ts}
+
+
 class LabelSet:
     """Class names, the text embedded for each, and the (K, D) normalised text features.
 
     The text of class k is ``descriptions[k]`` when given and non-empty, else
-    ``default_descriptions[name]`` (e.g. the training descriptions stored in the checkpoint),
-    else the name itself. Texts embedded once are remembered in memory (and on disk by the
+    ``default_text_sets[name]`` (the ensemble of texts the checkpoint trained the class on: its
+    feature is their normalised mean), else ``default_descriptions[name]`` (the training
+    description stored in the checkpoint), else the name itself. Texts embedded once are remembered in memory (and on disk by the
     encoder), so :meth:`update` only embeds new texts.
     """
 
@@ -80,18 +103,24 @@ class LabelSet:
         names: Sequence[str],
         descriptions: Sequence[str] | None = None,
         default_descriptions: Mapping[str, str] | None = None,
+        default_text_sets: Mapping[str, Sequence[str]] | None = None,
     ):
         self.encoder = encoder
         self.default_descriptions = dict(default_descriptions or {})
+        self.default_text_sets = {k: tuple(v) for k, v in (default_text_sets or {}).items() if v}
         self._memo: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
         self.names: list[str] = []
-        self.texts: list[str] = []
+        self.texts: list[str] = []  # the first text of each class (what a message or report names)
+        self.text_sets: list[tuple[str, ...]] = []
         self.features = np.zeros((0, 0), np.float32)
         self.embedded_last = 0  # how many texts the last update had to embed
         self.update(names, descriptions)
 
     def texts_for(self, names: Sequence[str], descriptions: Sequence[str] | None = None) -> list[str]:
+        return [ts[0] for ts in self.text_sets_for(names, descriptions)]
+
+    def text_sets_for(self, names: Sequence[str], descriptions: Sequence[str] | None = None) -> list[tuple[str, ...]]:
         names = _clean_names(names)
         descriptions = list(descriptions or [])
         if descriptions and len(descriptions) != len(names):
@@ -101,7 +130,7 @@ class LabelSet:
         out = []
         for i, n in enumerate(names):
             d = str(descriptions[i]).strip() if descriptions else ""
-            out.append(d or self.default_descriptions.get(n, "") or n)
+            out.append((d,) if d else self.default_text_sets.get(n) or (self.default_descriptions.get(n, "") or n,))
         return out
 
     def prepare(self, names: Sequence[str], descriptions: Sequence[str] | None = None):
@@ -110,26 +139,26 @@ class LabelSet:
         Returns ``(names, texts, features, n_new)`` for :meth:`apply`. Raises ValueError on bad input.
         """
         names = _clean_names(names)
-        texts = self.texts_for(names, descriptions)
+        sets = self.text_sets_for(names, descriptions)
         with self._lock:
-            new = sorted({t for t in texts if t not in self._memo})
+            new = sorted({t for ts in sets for t in ts if t not in self._memo})
         if new:
             vecs = np.asarray(self.encoder.encode(new), dtype=np.float32)
             with self._lock:
                 for t, v in zip(new, vecs):
                     self._memo[t] = v
         with self._lock:
-            feats = np.stack([self._memo[t] for t in texts]).astype(np.float32)
-        feats = l2_normalise(feats).astype(np.float32)
-        return names, texts, feats, len(new)
+            memo = dict(self._memo)
+        feats = ensemble_features(lambda ts: np.stack([memo[t] for t in ts]), sets)
+        return names, sets, feats, len(new)
 
     def apply(self, prepared) -> bool:
         """Switch to a label set returned by :meth:`prepare`; returns whether anything changed."""
-        names, texts, feats, n_new = prepared
+        names, sets, feats, n_new = prepared
         self.embedded_last = n_new
-        if names == self.names and texts == self.texts:
+        if names == self.names and sets == self.text_sets:
             return False
-        self.names, self.texts, self.features = names, texts, feats
+        self.names, self.text_sets, self.texts, self.features = names, sets, [ts[0] for ts in sets], feats
         return True
 
     def update(self, names: Sequence[str], descriptions: Sequence[str] | None = None) -> bool:
@@ -319,7 +348,7 @@ def load_recognizer(
 
         encoder = TextEncoder(meta.text_model, cache_dir=text_cache_dir)
     label_set = LabelSet(encoder, list(labels) if labels else list(meta.labels), descriptions,
-                         default_descriptions=meta.descriptions or {})
+                         default_descriptions=meta.descriptions or {}, default_text_sets=checkpoint_text_sets(meta))
     if label_set.features.shape[1] != meta.text_dim:
         raise ValueError(f"text features are {label_set.features.shape[1]}-d, the model makes {meta.text_dim}-d")
     tau, tau_source = score_temperature(meta.extra, model.clamped_tau())

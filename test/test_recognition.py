@@ -25,6 +25,30 @@ def utd_clips(utd_dir):
     return np.stack(clips)
 
 
+def test_labelset_scores_a_checkpoint_class_on_its_training_ensemble():
+    """A multi-source checkpoint trained each class on the mean of several texts: the live label set
+    must build the same feature (training/multi.py uses the same ensemble function)."""
+    from pgfa_models.recognition import checkpoint_text_sets, ensemble_features
+
+    enc = FakeEncoder()
+    sets = {"walk": ["a person walks", "walking forward", "strolling"]}
+    ls = LabelSet(enc, ["walk", "jump"], default_descriptions={"walk": "a person walks"}, default_text_sets=sets)
+    want = ensemble_features(enc.encode, [sets["walk"], ["jump"]])
+    np.testing.assert_allclose(ls.features, want, atol=1e-6)
+    assert ls.texts == ["a person walks", "jump"]
+    assert not ls.update(["walk", "jump"])
+    ls.update(["walk", "jump"], ["one sentence", ""])  # an explicit description replaces the ensemble
+    np.testing.assert_allclose(ls.features[0], ensemble_features(enc.encode, [["one sentence"]])[0], atol=1e-6)
+
+    class Meta:
+        labels = ["walk", "jump"]
+        extra = {"class_texts": [sets["walk"], ["a person jumps"]]}
+
+    assert checkpoint_text_sets(Meta()) == {"walk": sets["walk"], "jump": ["a person jumps"]}
+    Meta.extra = {"class_texts": [["only one"]]}  # does not match the labels: ignored
+    assert checkpoint_text_sets(Meta()) == {}
+
+
 def test_labelset_embeds_only_new_texts():
     enc = FakeEncoder()
     ls = LabelSet(enc, ["a", "b"], ["desc a", ""], default_descriptions={"b": "desc b"})

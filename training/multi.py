@@ -30,12 +30,12 @@ import torch
 from torch import nn
 
 from pgfa_models import assignment
-from pgfa_models.alignment import l2_normalise
 from pgfa_models.calibration import fit_temperature
 from pgfa_models.checkpoint import CheckpointMeta, save_checkpoint
 from pgfa_models.config import to_dict
 from pgfa_models.evaluation import extract_features, hub_stats, predict_mode
 from pgfa_models.model import SkeletonTextModel
+from pgfa_models.recognition import ensemble_features
 from pgfa_models.sysinfo import machine_info
 
 from .augment import replace_lower_body
@@ -50,14 +50,9 @@ def _kind_texts(cls, kind: str) -> list[str]:
 
 
 def class_text_features(encode, members: Sequence[Sequence[str]]) -> np.ndarray:
-    """(K, D): per class, the normalised mean of its normalised text embeddings."""
-    flat = [t for texts in members for t in texts]
-    uniq = list(dict.fromkeys(flat))
-    emb = np.asarray(encode(uniq), np.float64)
-    emb = l2_normalise(emb)
-    pos = {t: i for i, t in enumerate(uniq)}
-    out = np.stack([emb[[pos[t] for t in dict.fromkeys(texts)]].mean(0) for texts in members])
-    return l2_normalise(out).astype(np.float32)
+    """(K, D): per class, the normalised mean of its normalised text embeddings (the live label
+    set's own function, so training and the node agree)."""
+    return ensemble_features(encode, members)
 
 
 def _select(ws: WindowSet, source: str, labels: Sequence[int], flt: dict) -> WindowSet:
