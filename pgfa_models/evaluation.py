@@ -206,6 +206,10 @@ def hub_stats(predicted: Sequence[int], true: Sequence[int], class_names: Sequen
 
 
 # ----------------------------------------------------------------------------- evaluation
+# description kinds with several texts per class: scored on the normalised mean of their embeddings
+ENSEMBLE_KINDS = ("ensemble", "paraphrases")
+
+
 class ClassCatalog(Protocol):
     """Class names and description texts of a dataset (``training.descriptions`` is one)."""
 
@@ -301,8 +305,16 @@ def prepare(checkpoint: str | Path, classes: EvalClasses, catalog: ClassCatalog,
     remap = {c: i for i, c in enumerate(ids)}
     labels = np.asarray([remap[int(c)] for c in clips.y[keep]], dtype=np.int64)
     feats = extract_features(model, clips.x[keep], device=device)
-    texts = catalog.load_descriptions(classes.dataset, kind, ids, classes.num_classes)
-    tf = TextEncoder(meta.text_model).encode(texts)
+    encoder = TextEncoder(meta.text_model)
+    if kind in ENSEMBLE_KINDS:  # several texts per class (multi-source checkpoints train on their mean)
+        from .recognition import ensemble_features
+
+        load_sets = getattr(catalog, "load_text_sets", None)
+        if load_sets is None:
+            raise ValueError(f"description kind {kind!r} needs a catalogue with load_text_sets")
+        tf = ensemble_features(encoder.encode, load_sets(classes.dataset, kind, ids))
+    else:
+        tf = encoder.encode(catalog.load_descriptions(classes.dataset, kind, ids, classes.num_classes))
     if tf.shape[1] != meta.text_dim:
         raise ValueError(f"text model {meta.text_model} gives {tf.shape[1]}-d features, checkpoint has {meta.text_dim}")
     names = catalog.class_names(classes.dataset, classes.num_classes)

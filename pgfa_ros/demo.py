@@ -1,7 +1,7 @@
 """``pgfa-demo``: a real video -> Image messages -> pose_estimator -> recognizer, live, in one process.
 
 Runs on a fresh clone with nothing but the repository: the committed default checkpoint
-(``pgfa_ros/assets/utd_mhad_default.safetensors``), the committed BSD-licensed video
+(``pgfa_ros/assets/multi_source_default.safetensors``, trained on four sources), the committed BSD-licensed video
 ``pgfa_ros/assets/sports2d_demo.mp4`` (licence in ``assets/LICENSE-sports2d.txt``) and the label
 set ``assets/demo_labels.yaml`` (the 27 UTD-MHAD training classes plus zero-shot classes that
 exist only as a sentence: "jumping jacks", "walking", "falling down", ...).
@@ -40,17 +40,19 @@ from pathlib import Path
 
 import numpy as np
 
+from pgfa_ros.recognizer_params import DEFAULT_CHECKPOINT as _DEFAULT_CHECKPOINT
+
 ASSETS = Path(__file__).resolve().parent / "assets"
 DEFAULT_VIDEO = ASSETS / "sports2d_demo.mp4"
 DEFAULT_LABELS = ASSETS / "demo_labels.yaml"
-DEFAULT_CHECKPOINT = ASSETS / "utd_mhad_default.safetensors"
+DEFAULT_CHECKPOINT = Path(_DEFAULT_CHECKPOINT)
 
 IMAGE_TOPIC = "/demo/image"
 SKELETON_TOPIC = "/pose_estimator/skeleton"
 POINTS_TOPIC = "/pose_estimator/image_points"
 ACTIONS_TOPIC = "/recognizer/actions"
 
-__all__ = ["main", "build_label_set", "build_params", "parse_args", "is_camera"]
+__all__ = ["main", "build_label_set", "build_params", "label_summary", "parse_args", "is_camera"]
 
 
 def is_camera(video) -> bool:
@@ -261,6 +263,17 @@ def make_monitor(context, rec: Recording, on_result, keep_every: int, out_width:
     return node
 
 
+def label_summary(results: list[dict]) -> dict[int, list[tuple[str, int]]]:
+    """Per body: its top labels with the number of windows each won, most frequent first."""
+    from collections import Counter
+
+    counts: dict[int, Counter] = {}
+    for d in results:
+        top = (d.get("topk") or [{"label": "(none)"}])[0]["label"]
+        counts.setdefault(int(d.get("body_id", 0)), Counter())[top] += 1
+    return {b: c.most_common() for b, c in sorted(counts.items())}
+
+
 def format_result(d: dict, t0: float | None, zero_shot: set[str]) -> str:
     topk = d.get("topk") or []
     t = float(d.get("stamp", 0.0)) - (t0 or 0.0)
@@ -385,6 +398,8 @@ def parse_args(argv):
                    help="frames per second of the output (frames are subsampled; default 10)")
     p.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", type=Path, default=None,
+                   help="also write every result and the per-person label summary to this JSON file")
     p.add_argument("--verbose", action="store_true", help="show the nodes' INFO logs")
     args = p.parse_args(argv)
     if args.rate < 0:
@@ -509,6 +524,17 @@ def main(argv: list[str] | None = None) -> int:
         f"{bodies} in {elapsed:.1f} s")
     for a in rec.alerts:
         say(f"alert: body {a.get('body_id')} {a.get('label')} ({a.get('score', 0):.2f})")
+    summary = label_summary(rec.results)
+    for b, counts in summary.items():
+        n = sum(c for _, c in counts)
+        say(f"body {b}: " + ", ".join(f"{lab} {c}/{n}" for lab, c in counts[:4]))
+    if args.json is not None:
+        from pgfa_models.fileio import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps({
+            "video": str(args.video), "checkpoint": str(args.checkpoint), "labels": names, "zero_shot": sorted(zero_shot),
+            "window": args.window, "stride": args.stride, "frames": rec.skeleton_msgs,
+            "summary": {str(b): dict(c) for b, c in summary.items()}, "results": rec.results}, indent=1) + "\n")
     if not rec.results:
         say("no results: no window of a person was complete (a shorter --window, or more frames, may help)")
     try:

@@ -53,8 +53,8 @@ from pgfa_models.preprocess import PreprocessConfig
 from pgfa_models.recognition import load_recognizer
 from pgfa_ros.action_messages import action_message, alert_message, text_marker_specs, to_json
 from pgfa_ros.alerts import AlertRule, AlertTracker, alert_classes_error
-from pgfa_ros.recognizer_params import (ALERT_PARAMS, CONFIGURE_PARAMS, PARAMS, RUNTIME_PARAMS, WINDOW_PARAMS,
-                                        alert_rule, bank_file_error, check_changes, resolve_checkpoint,
+from pgfa_ros.recognizer_params import (ALERT_PARAMS, CONFIGURE_PARAMS, DEFAULT_CHECKPOINT, PARAMS, RUNTIME_PARAMS,
+                                        WINDOW_PARAMS, alert_rule, bank_file_error, check_changes, resolve_checkpoint,
                                         window_config)
 from pgfa_ros.diagnostics import RecognizerStats, status_summary
 from pgfa_ros.live_pipeline import classify_windows, preprocess_config_from_meta
@@ -64,7 +64,6 @@ from pgfa_ros.windows import WindowConfig, WindowManager
 __all__ = ["RecognizerNode", "autostart", "main", "DEFAULT_CHECKPOINT", "bank_file_error", "RUNTIME_PARAMS",
            "CONFIGURE_PARAMS"]
 
-DEFAULT_CHECKPOINT = str(Path(__file__).resolve().parent / "assets" / "utd_mhad_default.safetensors")
 _DIAG_LEVEL = {"ok": DiagnosticStatus.OK, "warn": DiagnosticStatus.WARN}
 
 

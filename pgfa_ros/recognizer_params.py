@@ -18,11 +18,13 @@ from pgfa_ros.alerts import AlertRule, alert_classes_error
 from pgfa_ros.windows import WindowConfig
 
 __all__ = ["ParamSpec", "PARAMS", "RUNTIME_PARAMS", "CONFIGURE_PARAMS", "WINDOW_PARAMS", "ALERT_PARAMS",
-           "DEFAULT_BANK_FILE", "DEFAULT_CHECKPOINT", "resolve_checkpoint", "bank_file_error", "check_value", "check_changes", "window_config", "alert_rule"]
+           "DEFAULT_BANK_FILE", "DEFAULT_CHECKPOINT", "FALLS_CHECKPOINT", "resolve_checkpoint", "bank_file_error", "check_value", "check_changes", "window_config", "alert_rule"]
 
 DEFAULT_BANK_FILE = "prototype_bank.npz"
 ASSETS = Path(__file__).resolve().parent / "assets"
-DEFAULT_CHECKPOINT = str(ASSETS / "utd_mhad_default.safetensors")
+# The one place that names the shipped checkpoints (node, demo, bag tools, benchmarks, tests).
+DEFAULT_CHECKPOINT = str(ASSETS / "multi_source_default.safetensors")
+FALLS_CHECKPOINT = str(ASSETS / "falls_monitor.safetensors")
 
 
 def resolve_checkpoint(value: str | None) -> str:

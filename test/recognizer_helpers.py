@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from pgfa_ros.recognizer_params import DEFAULT_CHECKPOINT as _DEFAULT_CHECKPOINT
+
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CHECKPOINT = REPO / "pgfa_ros" / "assets" / "utd_mhad_default.safetensors"
+DEFAULT_CHECKPOINT = Path(_DEFAULT_CHECKPOINT)
 UTD_LABELS = ["right arm swipe to the left", "right hand wave", "two hand front clap",
               "right arm throw", "cross arms in the chest"]
 

@@ -115,8 +115,8 @@ def test_utd_classes_never_share_a_concept(cat):
     ("bandai", "walk", ("walk",)),
     ("smartfallmm", "walking", ("walk",)),
     ("bandai", "walk-back", ("walk_backward",)),
-    ("bandai", "walk-left", ("side_step",)),
-    ("bandai", "walk-right", ("side_step",)),
+    ("bandai", "walk-left", ("walk",)),  # veers while walking forward (by data), not a side step
+    ("bandai", "walk-right", ("walk",)),
     ("utd_mhad", "jogging in place", ("run",)),
     ("bandai", "run", ("run",)),
     ("bandai", "dash", ("run",)),

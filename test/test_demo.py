@@ -5,8 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from pgfa_ros.recognizer_params import DEFAULT_CHECKPOINT
+
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CKPT = REPO / "pgfa_ros" / "assets" / "utd_mhad_default.safetensors"
+DEFAULT_CKPT = Path(DEFAULT_CHECKPOINT)
 
 
 @pytest.mark.slow
@@ -16,12 +18,25 @@ def test_demo_short_slice(tmp_path):
         pytest.fail(f"default checkpoint missing: {DEFAULT_CKPT}")
     out = tmp_path / "demo.gif"
     r = subprocess.run([sys.executable, "-m", "pgfa_ros.demo", "--max-frames", "75", "--window", "30",
-                        "--stride", "10", "--out", str(out), "--no-progress"],
+                        "--stride", "10", "--out", str(out), "--no-progress", "--json", str(tmp_path / "d.json")],
                        capture_output=True, text=True, timeout=500, cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert out.is_file() and out.stat().st_size > 10_000
     lines = [ln for ln in r.stdout.splitlines() if " body 0: " in ln]
     assert lines, r.stdout + r.stderr
+    import json
+
+    saved = json.loads((tmp_path / "d.json").read_text())
+    assert sum(saved["summary"]["0"].values()) == sum(1 for d in saved["results"] if d["body_id"] == 0) > 0
+
+
+def test_label_summary_counts_top_labels_per_body():
+    from pgfa_ros.demo import label_summary
+
+    res = [{"body_id": 1, "topk": [{"label": "walk"}]}, {"body_id": 0, "topk": [{"label": "clap"}]},
+           {"body_id": 1, "topk": [{"label": "run"}]}, {"body_id": 1, "topk": [{"label": "walk"}]},
+           {"body_id": 0, "topk": []}]
+    assert label_summary(res) == {0: [("clap", 1), ("(none)", 1)], 1: [("walk", 2), ("run", 1)]}
 
 
 def test_video_argument_file_or_live_camera():

@@ -57,7 +57,7 @@ def test_colcon_build_installs_the_package(tmp_path):
         assert (pkg / "share" / "pgfa_ros" / rel).is_file(), rel
     site = next(pkg.glob("lib/python3*/site-packages"))
     probe = ("import pgfa_ros, training.splits as s; from pathlib import Path; "
-             "a = Path(pgfa_ros.__file__).parent / 'assets' / 'utd_mhad_default.safetensors'; "
+             "a = Path(pgfa_ros.__file__).parent / 'assets' / 'multi_source_default.safetensors'; "
              "print(a.is_file(), s.default_splits_path(), len(s.load_splits()))")
     env = dict(os.environ, PYTHONPATH=str(site), AMENT_PREFIX_PATH=str(pkg))
     out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True)

@@ -128,28 +128,29 @@ def test_bad_clip_shape(ckpt):
 
 @pytest.mark.slow
 def test_default_checkpoint_recognises_real_windows(utd_dir):
-    """Live-path consistency with training: the committed default checkpoint (trained on all 27
-    UTD-MHAD classes, so this is a pipeline check, not a zero-shot score) recognises real
-    sequences cut into the 45-frame windows the node uses, through the same preprocessing."""
+    """Live-path consistency with training: the committed default checkpoint recognises real
+    UTD-MHAD sequences of subject 5 (the subject its training held out for calibration) cut into
+    the 1.5 s windows the node uses, through the same preprocessing, against all its classes (over 40)."""
     from pgfa_models.formats.utd_mhad import read_utd_mhad
     from recognizer_helpers import DEFAULT_CHECKPOINT
 
-    if not DEFAULT_CHECKPOINT.is_file():
-        pytest.skip("default checkpoint not committed yet")
     rec, meta = load_recognizer(str(DEFAULT_CHECKPOINT), backend="eager")
-    assert rec.labels.names == meta.labels and len(rec.labels) == 27
+    assert rec.labels.names == meta.labels and len(rec.labels) == len(meta.extra["class_members"]) > 40
+    assert "utd_mhad:s5" in meta.extra["calibration"]["groups"]
+    cls_of = {(s, int(k)): meta.labels[i] for i, ms in enumerate(meta.extra["class_members"]) for s, k in ms}
     cfg = PreprocessConfig(**meta.preprocess)
     clips, truth = [], []
     for a in range(1, 28):
-        j = read_utd_mhad(utd_dir / f"a{a}_s8_t4_skeleton.mat")
+        j = read_utd_mhad(utd_dir / f"a{a}_s5_t2_skeleton.mat")
         mid = len(j) // 2
         res = preprocess_clip([j[max(0, mid - 22): mid + 23]], "kinect_v1_20", cfg, num_person=meta.num_person,
                               timestamps=np.arange(len(j))[max(0, mid - 22): mid + 23] / 30.0)
         clips.append(res.clip)
-        truth.append(meta.labels[a - 1])
+        truth.append(cls_of[("utd_mhad", a - 1)])
     preds = rec.classify(np.stack(clips))
     top3 = np.mean([t in [lbl for lbl, _ in p.topk] for p, t in zip(preds, truth)])
-    assert top3 >= 0.8, top3
+    print(f"top-3 of all classes on held-out subject 5: {top3:.2f}")
+    assert top3 >= 0.75, top3
 
 
 def test_classification_not_blocked_while_embedding(ckpt, utd_clips):

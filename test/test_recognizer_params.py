@@ -66,8 +66,8 @@ def test_resolve_checkpoint_packaged_assets(tmp_path, monkeypatch):
     assert resolve_checkpoint("") == DEFAULT_CHECKPOINT
     monkeypatch.chdir(tmp_path)
     # a bare asset name works from any directory; a file of that name here wins; paths stay paths
-    assert resolve_checkpoint("utd_mhad_default.safetensors") == str(ASSETS / "utd_mhad_default.safetensors")
-    (tmp_path / "utd_mhad_default.safetensors").write_bytes(b"x")
-    assert resolve_checkpoint("utd_mhad_default.safetensors") == "utd_mhad_default.safetensors"
+    assert resolve_checkpoint("falls_monitor.safetensors") == str(ASSETS / "falls_monitor.safetensors")
+    (tmp_path / "falls_monitor.safetensors").write_bytes(b"x")
+    assert resolve_checkpoint("falls_monitor.safetensors") == "falls_monitor.safetensors"
     assert resolve_checkpoint("sub/none.safetensors") == "sub/none.safetensors"
     assert resolve_checkpoint("missing.safetensors") == "missing.safetensors"  # load reports it missing

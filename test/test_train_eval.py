@@ -182,7 +182,8 @@ def test_ddp_two_processes_on_cpu(tmp_path):
 
 def test_eval_warns_when_classes_were_seen_in_training(utd_dir):
     """The all-class default checkpoint evaluated on a split is flagged as not zero-shot."""
-    ckpt = Path(__file__).resolve().parents[1] / "pgfa_ros" / "assets" / "utd_mhad_default.safetensors"
+    from pgfa_ros.recognizer_params import DEFAULT_CHECKPOINT as ckpt
+
     with pytest.warns(UserWarning, match="not a zero-shot result"):
         report = evaluate(ckpt, "utd_mhad/U1", modes=("text",), data_root=str(utd_dir))
     assert len(report["not_zero_shot"]) == 5

@@ -1,6 +1,6 @@
 """``pgfa-export``: build a checkpoint's backend artifacts and write a parity report.
 
-    pgfa-export --checkpoint pgfa_ros/assets/utd_mhad_default.safetensors \
+    pgfa-export --checkpoint pgfa_ros/assets/multi_source_default.safetensors \
         --backends compiled,onnxruntime,tensorrt --clips-from ../shared/data/utd-mhad
 
 Artifacts go next to the checkpoint (``<ckpt>.pt2``, ``<ckpt>.onnx``, ``<ckpt>.trt-*.ep``,

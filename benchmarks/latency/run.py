@@ -10,7 +10,7 @@ for iters/rounds calls) so that a busy, shared machine slows them alike; the loa
 before and after is recorded. The ratio column is eager's p50 divided by the backend's p50 at
 the same device, precision, threads and batch (>1: faster than eager).
 
-Checkpoint: ``--checkpoint`` or the packaged default ``pgfa_ros/assets/utd_mhad_default.safetensors``
+Checkpoint: ``--checkpoint`` or the packaged default (``pgfa_ros.recognizer_params.DEFAULT_CHECKPOINT``)
 if present, else a freshly initialised model of the default architecture (latency does not
 depend on the weights). Clips: real UTD-MHAD clips when ``--clips-from`` exists, else random.
 """
@@ -34,7 +34,9 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 from pgfa_models.sysinfo import cpu_model  # noqa: E402
 
-DEFAULT_CKPT = REPO / "pgfa_ros" / "assets" / "utd_mhad_default.safetensors"
+from pgfa_ros.recognizer_params import DEFAULT_CHECKPOINT  # noqa: E402
+
+DEFAULT_CKPT = Path(DEFAULT_CHECKPOINT)
 DEFAULT_CLIPS = REPO.parent / "shared" / "data" / "utd-mhad"
 
 

@@ -52,7 +52,9 @@ def _env(domain: int) -> dict:
 
 
 def _checkpoint(arg: str | None, tmp: Path) -> tuple[str, str]:
-    default = REPO / "pgfa_ros" / "assets" / "utd_mhad_default.safetensors"
+    from pgfa_ros.recognizer_params import DEFAULT_CHECKPOINT
+
+    default = Path(DEFAULT_CHECKPOINT)
     if arg:
         return arg, "given"
     if default.is_file():

@@ -280,7 +280,9 @@ def monitor(a) -> int:
     a.out_dir.mkdir(parents=True, exist_ok=True)
     logdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"pgfa_soak_{os.getpid()}"
     logdir.mkdir(parents=True, exist_ok=True)
-    ckpt = a.checkpoint or str(REPO / "pgfa_ros" / "assets" / "utd_mhad_default.safetensors")
+    from pgfa_ros.recognizer_params import DEFAULT_CHECKPOINT
+
+    ckpt = a.checkpoint or DEFAULT_CHECKPOINT
     alert_class = a.alert_class or _first_label(ckpt)
     node_cmd = [sys.executable, "-m", "pgfa_ros.recognizer_node", "--autostart", "--ros-args",
                 "-p", f"checkpoint:={ckpt}", "-p", "layout:=kinect_v1_20", "-p", f"skeleton_topic:={TOPIC}",
