@@ -1,4 +1,6 @@
 """The recognizer's parameter table and checks (pgfa_ros.recognizer_params), without ROS."""
+from pathlib import Path
+
 import pytest
 
 from pgfa_ros.recognizer_params import (CONFIGURE_PARAMS, PARAMS, RUNTIME_PARAMS, alert_rule, bank_file_error,
@@ -71,3 +73,18 @@ def test_resolve_checkpoint_packaged_assets(tmp_path, monkeypatch):
     assert resolve_checkpoint("falls_monitor.safetensors") == "falls_monitor.safetensors"
     assert resolve_checkpoint("sub/none.safetensors") == "sub/none.safetensors"
     assert resolve_checkpoint("missing.safetensors") == "missing.safetensors"  # load reports it missing
+
+
+def test_shipped_label_sets_name_classes_of_their_checkpoints():
+    """A label that is not a class of the checkpoint is embedded from its bare name: the shipped
+    configs use the checkpoints' own class names (and so their trained text ensembles)."""
+    from pgfa_models.checkpoint import load_checkpoint
+    from pgfa_models.config import read_yaml
+    from pgfa_ros.recognizer_params import resolve_checkpoint
+
+    repo = Path(__file__).resolve().parents[1]
+    for name in ("recognizer.yaml", "fall_monitor_kinect.yaml", "fall_monitor.yaml"):
+        p = read_yaml(repo / "config" / name, ValueError, "config")["recognizer"]["ros__parameters"]
+        _, meta = load_checkpoint(resolve_checkpoint(p.get("checkpoint", "")))
+        assert set(p["labels"]) <= set(meta.labels), (name, sorted(set(p["labels"]) - set(meta.labels)))
+        assert set(p.get("alert_classes") or []) <= set(p["labels"])
