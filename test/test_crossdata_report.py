@@ -1,0 +1,35 @@
+"""benchmarks/crossdata/report.py: the targets section is computed from the results, and a
+protocol that was not run is named as such, never filled in."""
+import importlib.util
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _report():
+    spec = importlib.util.spec_from_file_location("crossdata_report", REPO / "benchmarks" / "crossdata" / "report.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _task(acc, classes=5, hub=1.5):
+    return {"classes": [f"c{i}" for i in range(classes)],
+            "modes": {"text": {"trial_acc": acc, "window_acc": acc, "hubs": {"max_ratio": hub}},
+                      "transductive": {"trial_acc": acc + 0.1, "window_acc": acc}}}
+
+
+def test_targets_from_results_name_what_is_missing():
+    r = _report()
+    by = {("xsource/nw_ucla", "seen_concept"): [_task(0.7), _task(0.8)],
+          ("xsource/smartfallmm", "seen_concept"): [_task(0.9)],
+          ("xsource/nw_ucla", "zero_shot"): [_task(0.3, 3, hub=2.5)],
+          ("multi/U1", "unseen_split"): [_task(0.65)]}
+    text = "\n".join(r.targets(by))
+    assert "mean over the 2 held-out source(s) run 82.5 %: met" in text  # (0.75 + 0.9) / 2
+    assert "utd_mhad: not run" in text and "bandai: not run" in text
+    assert "MISSED by 30.0 points" in text  # zero-shot 30 % against 60 %
+    assert "U1 75.0 %; mean 75.0 % (met); not run: U2, U3" in text
+    assert "MISSED in 1 of 4 tasks: xsource/nw_ucla / zero_shot 2.50x" in text
