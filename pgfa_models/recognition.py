@@ -111,11 +111,21 @@ class LabelSet:
         self._memo: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
         self.names: list[str] = []
-        self.texts: list[str] = []  # the first text of each class (what a message or report names)
         self.text_sets: list[tuple[str, ...]] = []
         self.features = np.zeros((0, 0), np.float32)
         self.embedded_last = 0  # how many texts the last update had to embed
         self.update(names, descriptions)
+
+    @classmethod
+    def for_checkpoint(cls, encoder, meta, names: Sequence[str], descriptions: Sequence[str] | None = None) -> "LabelSet":
+        """A label set whose classes of the checkpoint default to the texts it was trained on."""
+        return cls(encoder, names, descriptions, default_descriptions=meta.descriptions or {},
+                   default_text_sets=checkpoint_text_sets(meta))
+
+    @property
+    def texts(self) -> list[str]:
+        """The first text of each class (what a message or a report names)."""
+        return [ts[0] for ts in self.text_sets]
 
     def texts_for(self, names: Sequence[str], descriptions: Sequence[str] | None = None) -> list[str]:
         return [ts[0] for ts in self.text_sets_for(names, descriptions)]
@@ -136,7 +146,7 @@ class LabelSet:
     def prepare(self, names: Sequence[str], descriptions: Sequence[str] | None = None):
         """Embed what a new label set needs without switching to it (slow part, no state change).
 
-        Returns ``(names, texts, features, n_new)`` for :meth:`apply`. Raises ValueError on bad input.
+        Returns ``(names, text_sets, features, n_new)`` for :meth:`apply`. Raises ValueError on bad input.
         """
         names = _clean_names(names)
         sets = self.text_sets_for(names, descriptions)
@@ -148,8 +158,8 @@ class LabelSet:
                 for t, v in zip(new, vecs):
                     self._memo[t] = v
         with self._lock:
-            memo = dict(self._memo)
-        feats = ensemble_features(lambda ts: np.stack([memo[t] for t in ts]), sets)
+            need = {t: self._memo[t] for ts in sets for t in ts}
+        feats = ensemble_features(lambda ts: np.stack([need[t] for t in ts]), sets)
         return names, sets, feats, len(new)
 
     def apply(self, prepared) -> bool:
@@ -158,7 +168,7 @@ class LabelSet:
         self.embedded_last = n_new
         if names == self.names and sets == self.text_sets:
             return False
-        self.names, self.text_sets, self.texts, self.features = names, sets, [ts[0] for ts in sets], feats
+        self.names, self.text_sets, self.features = names, sets, feats
         return True
 
     def update(self, names: Sequence[str], descriptions: Sequence[str] | None = None) -> bool:
@@ -347,8 +357,7 @@ def load_recognizer(
         from .text import TextEncoder
 
         encoder = TextEncoder(meta.text_model, cache_dir=text_cache_dir)
-    label_set = LabelSet(encoder, list(labels) if labels else list(meta.labels), descriptions,
-                         default_descriptions=meta.descriptions or {}, default_text_sets=checkpoint_text_sets(meta))
+    label_set = LabelSet.for_checkpoint(encoder, meta, list(labels) if labels else list(meta.labels), descriptions)
     if label_set.features.shape[1] != meta.text_dim:
         raise ValueError(f"text features are {label_set.features.shape[1]}-d, the model makes {meta.text_dim}-d")
     tau, tau_source = score_temperature(meta.extra, model.clamped_tau())

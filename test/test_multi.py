@@ -100,12 +100,6 @@ def test_validation_holds_out_whole_subjects():
     assert multi.split_validation(ws, 0, 0)[0].sum() == 0
 
 
-def test_class_text_features_are_normalised_means():
-    enc = lambda t: np.array([[1.0, 0], [0, 1.0], [3.0, 0]])[[{"a": 0, "b": 1, "c": 2}[x] for x in t]]  # noqa: E731
-    f = multi.class_text_features(enc, [["a", "b"], ["c"]])
-    np.testing.assert_allclose(f, [[2 ** -0.5, 2 ** -0.5], [1, 0]], atol=1e-6)
-
-
 def _fall_windows(metas):
     n = len(metas)
     return corpus.WindowSet(np.zeros((n, 3, 50, 25, 1), np.float32), np.array(["smartfallmm"] * n),

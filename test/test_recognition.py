@@ -25,6 +25,14 @@ def utd_clips(utd_dir):
     return np.stack(clips)
 
 
+def test_class_text_features_are_normalised_means():
+    from pgfa_models.recognition import ensemble_features
+
+    enc = lambda t: np.array([[1.0, 0], [0, 1.0], [3.0, 0]])[[{"a": 0, "b": 1, "c": 2}[x] for x in t]]  # noqa: E731
+    f = ensemble_features(enc, [["a", "b"], ["c"]])
+    np.testing.assert_allclose(f, [[2 ** -0.5, 2 ** -0.5], [1, 0]], atol=1e-6)
+
+
 def test_labelset_scores_a_checkpoint_class_on_its_training_ensemble():
     """A multi-source checkpoint trained each class on the mean of several texts: the live label set
     must build the same feature (training/multi.py uses the same ensemble function)."""

@@ -49,12 +49,6 @@ def _kind_texts(cls, kind: str) -> list[str]:
     return [t for t in cls.texts(kind) if t.strip()]
 
 
-def class_text_features(encode, members: Sequence[Sequence[str]]) -> np.ndarray:
-    """(K, D): per class, the normalised mean of its normalised text embeddings (the live label
-    set's own function, so training and the node agree)."""
-    return ensemble_features(encode, members)
-
-
 def _select(ws: WindowSet, source: str, labels: Sequence[int], flt: dict) -> WindowSet:
     keep_trial = np.array([matches(m, flt) for m in ws.trial_meta], dtype=bool)
     mask = (ws.source == source) & np.isin(ws.label, np.asarray(labels, np.int64)) & keep_trial[ws.trial]
@@ -139,7 +133,7 @@ def train_multi(recipe, protocol_name: str, seed: int, out_dir: str | Path | Non
     kind = recipe.text.descriptions
     texts = [_texts_of(catalog, kind, m) for m in members]
     encode = lambda t: encode_texts(recipe.text.model, t)  # noqa: E731
-    text_np = class_text_features(encode, texts)
+    text_np = ensemble_features(encode, texts)
     text_feats = torch.from_numpy(text_np).to(dev)
     model = SkeletonTextModel(recipe.encoder, int(text_np.shape[1]), init_tau=recipe.init_tau).to(dev)
     module = _WithTau(model)
@@ -237,7 +231,7 @@ def evaluate_tasks(model: nn.Module, recipe, resolved: Resolved, catalog, encode
         idx = np.flatnonzero(np.isin(ws_all.label, task.labels))
         ws, feats, uf = ws_all.take(idx), feats_all[idx], upper_all[idx]
         names = [by_label[k].name for k in task.labels]
-        text = class_text_features(encode, [_kind_texts(by_label[k], recipe.text.descriptions) for k in task.labels])
+        text = ensemble_features(encode, [_kind_texts(by_label[k], recipe.text.descriptions) for k in task.labels])
         pos = {k: i for i, k in enumerate(task.labels)}
         labels = np.array([pos[int(l)] for l in ws.label], dtype=np.int64)
         r: dict[str, Any] = {"task": task.name, "source": p.test, "classes": names, "class_ids": list(task.labels),
@@ -254,5 +248,5 @@ def evaluate_tasks(model: nn.Module, recipe, resolved: Resolved, catalog, encode
     return results
 
 
-__all__ = ["EVAL_MODES", "build_training_set", "class_text_features", "evaluate_tasks", "split_validation",
+__all__ = ["EVAL_MODES", "build_training_set", "evaluate_tasks", "split_validation",
            "train_multi"]

@@ -194,11 +194,8 @@ def main(argv=None) -> int:
     return 0
 
 
-
 def _load_note(uptime_line: str) -> str:
     """Whether the CPU was quiet when the run started (1-minute load below half the cores)."""
-    import os
-
     try:
         load1 = float(uptime_line.rsplit("load average:", 1)[1].split(",")[0])
     except (IndexError, ValueError):
@@ -208,13 +205,14 @@ def _load_note(uptime_line: str) -> str:
     return ("**The machine was shared with other work during the run** (other jobs on the same cores), "
             "so these numbers are slower and noisier than on a quiet CPU:")
 
+
 def render(res: dict) -> str:
     f = lambda x: "n/a" if not np.isfinite(x) else f"{x:.0f}"  # noqa: E731
     lines = [
         "# Camera path benchmark (multi-person pose -> recognizer)", "",
         f"Command: `{res['command'].strip()}`  ", f"Date (UTC): {res['date_utc']}; machine: {res['machine']}; "
         f"TFLite threads per model: {res['num_threads']}; video `{res['video']}` at {res['width']} px width.", "",
-        (_load_note(res['uptime_before'])), "",
+        _load_note(res["uptime_before"]), "",
         f"- before: `{res['uptime_before']}`", f"- after: `{res['uptime_after']}`", "",
         "| people | detect every | image | people found (mean / max) | pose fps | pose p50 / p99 ms | pose CPU ms / frame (all threads) | detect / landmarks / track p50 ms | image -> action p50 / p99 / max ms (results) |",
         "|---|---|---|---|---|---|---|---|---|",

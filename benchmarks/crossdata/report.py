@@ -28,8 +28,11 @@ def _family(r: dict) -> str:
     return r["protocol"] + (f" [{r['tag']}]" if r.get("tag") else "")
 
 
-def _mean(ts, mode, key):
+def _mean(ts, mode, key, sub=None):
+    """Mean over seeds of ``modes[mode][key]`` (or ``[key][sub]``), None where no seed has it."""
     v = [t["modes"].get(mode, {}).get(key) for t in ts]
+    if sub is not None:
+        v = [(x or {}).get(sub) for x in v]
     v = [x for x in v if x is not None]
     return float(np.mean(v)) if v else None
 
@@ -70,12 +73,8 @@ def targets(by: dict) -> list[str]:
             head = "5c the same with UTD-MHAD-only training (the comparison)"
             verdict = "" if avg is None else f"; mean {_pct(avg)}"
         L.append(f"- **{head}**: {txt}{verdict}" + (f"; not run: {', '.join(missing)}" if missing else "") + ".")
-    worst = []
-    for (fam, task), ts in by.items():
-        v = [t["modes"].get("text", {}).get("hubs", {}).get("max_ratio") for t in ts]
-        v = [x for x in v if x is not None]
-        if v:
-            worst.append((float(np.mean(v)), f"{fam} / {task}"))
+    worst = [(r, f"{fam} / {task}") for (fam, task), ts in by.items()
+             if (r := _mean(ts, "text", "hubs", "max_ratio")) is not None]
     if worst:
         bad = sorted([w for w in worst if w[0] > 2], reverse=True)
         L.append(f"- **No class predicted more than twice its true count (text mode)**: "
@@ -119,11 +118,7 @@ def write_report() -> Path:
     lines += ["", "## Hubs: max predicted / true count over the classes (target <= 2), mean over seeds", "",
               "| protocol | task | " + " | ".join(MODES) + " |", "|---" * (2 + len(MODES)) + "|"]
     for (fam, task), ts in sorted(by.items()):
-        cells = []
-        for m in MODES:
-            v = [t["modes"].get(m, {}).get("hubs", {}).get("max_ratio") for t in ts]
-            v = [x for x in v if x is not None]
-            cells.append(f"{np.mean(v):.2f}" if v else "-")
+        cells = [f"{r:.2f}" if (r := _mean(ts, m, "hubs", "max_ratio")) is not None else "-" for m in MODES]
         lines.append(f"| {fam} | {task} | " + " | ".join(cells) + " |")
     lines += ["", "## Classes of each task", ""]
     seen = set()

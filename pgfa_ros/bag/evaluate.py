@@ -321,7 +321,7 @@ def predict_unlabelled(es: EvalSet, checkpoint, modes, alpha, classes, descripti
     all of the bag's meta classes, named and described by the catalogue."""
     from pgfa_models.checkpoint import load_model
     from pgfa_models.evaluation import PREDICTION_MODES, extract_features, predict_mode
-    from pgfa_models.recognition import LabelSet, checkpoint_text_sets
+    from pgfa_models.recognition import LabelSet
     from pgfa_models.text import TextEncoder
 
     for mode in modes:
@@ -367,8 +367,7 @@ def predict_unlabelled(es: EvalSet, checkpoint, modes, alpha, classes, descripti
         descs = catalog.load_descriptions(ds, kind, ids, len(es.classes) or None)
         label_source = ds or META_TOPIC
     try:
-        label_set = LabelSet(TextEncoder(meta.text_model), names, descs, default_descriptions=meta.descriptions or {},
-                             default_text_sets=checkpoint_text_sets(meta))
+        label_set = LabelSet.for_checkpoint(TextEncoder(meta.text_model), meta, names, descs)
     except ValueError as exc:
         raise BagError(f"label set: {exc}") from None
     tf = label_set.features
