@@ -297,14 +297,21 @@ def _parse_meta(path: Path, text: Any) -> CheckpointMeta:
         raise CheckpointError(f"{path}: invalid checkpoint metadata: {exc}") from None
 
 
+def read_meta(path: PathLike) -> CheckpointMeta:
+    """The validated metadata of a checkpoint without reading its tensors (tools that only need
+    class names, calibration groups or preprocessing)."""
+    path = Path(path)
+    _, metadata = _read_header(path)
+    return _parse_meta(path, metadata["pgfa_meta"])
+
+
 def load_checkpoint(path: PathLike) -> tuple[dict[str, torch.Tensor], CheckpointMeta]:
     """Read ``(state_dict, meta)`` from a checkpoint written by :func:`save_checkpoint`."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     path = Path(path)
-    _, metadata = _read_header(path)
-    meta = _parse_meta(path, metadata["pgfa_meta"])
+    meta = read_meta(path)
     try:
         state = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:

@@ -431,10 +431,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.checkpoint.is_file():
         say(f"checkpoint not found: {args.checkpoint} (train one with pgfa-train, or pass --checkpoint)")
         return 2
-    from pgfa_models.checkpoint import CheckpointError, load_checkpoint
+    from pgfa_models.checkpoint import CheckpointError, read_meta
 
     try:
-        _, meta = load_checkpoint(args.checkpoint)
+        meta = read_meta(args.checkpoint)
     except CheckpointError as exc:
         say(str(exc))
         return 2

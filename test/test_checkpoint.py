@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pgfa_models.checkpoint import (FORMAT_VERSION, CheckpointError, CheckpointMeta,
-                                    load_checkpoint, load_model, save_checkpoint)
+                                    load_checkpoint, load_model, read_meta, save_checkpoint)
 from pgfa_models.model import EncoderConfig, SkeletonTextModel
 
 
@@ -46,12 +46,24 @@ def test_round_trip_identical_outputs(saved):
     assert meta.format_version == FORMAT_VERSION and meta.num_person == 1
     state, meta2 = load_checkpoint(path)
     assert set(state) == set(model.state_dict()) and meta2 == meta
+    assert read_meta(path) == meta
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")], "temp file left behind"
 
 
 def test_missing_file(tmp_path):
     with pytest.raises(CheckpointError, match="not found"):
         load_model(tmp_path / "nope.safetensors")
+    with pytest.raises(CheckpointError, match="not found"):
+        read_meta(tmp_path / "nope.safetensors")
+
+
+def test_read_meta_checks_the_framing_too(saved, tmp_path):
+    """A file cut short is refused by the metadata reader as well: it never trusts a header whose
+    tensor data is not all there."""
+    bad = tmp_path / "cut.safetensors"
+    bad.write_bytes(saved[0].read_bytes()[:-16])
+    with pytest.raises(CheckpointError, match="truncated"):
+        read_meta(bad)
 
 
 def test_truncated_file(saved, tmp_path):

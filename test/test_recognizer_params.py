@@ -78,13 +78,13 @@ def test_resolve_checkpoint_packaged_assets(tmp_path, monkeypatch):
 def test_shipped_label_sets_name_classes_of_their_checkpoints():
     """A label that is not a class of the checkpoint is embedded from its bare name: the shipped
     configs use the checkpoints' own class names (and so their trained text ensembles)."""
-    from pgfa_models.checkpoint import load_checkpoint
+    from pgfa_models.checkpoint import read_meta
     from pgfa_models.config import read_yaml
     from pgfa_ros.recognizer_params import resolve_checkpoint
 
     repo = Path(__file__).resolve().parents[1]
     for name in ("recognizer.yaml", "fall_monitor_kinect.yaml", "fall_monitor.yaml"):
         p = read_yaml(repo / "config" / name, ValueError, "config")["recognizer"]["ros__parameters"]
-        _, meta = load_checkpoint(resolve_checkpoint(p.get("checkpoint", "")))
+        meta = read_meta(resolve_checkpoint(p.get("checkpoint", "")))
         assert set(p["labels"]) <= set(meta.labels), (name, sorted(set(p["labels"]) - set(meta.labels)))
         assert set(p.get("alert_classes") or []) <= set(p["labels"])

@@ -156,9 +156,9 @@ def main(argv=None) -> int:
     load_before = uptime()
     t_start = time.time()
     frames = load_frames()
-    from pgfa_models.checkpoint import load_checkpoint
+    from pgfa_models.checkpoint import read_meta
 
-    _, meta = load_checkpoint(DEFAULT_CHECKPOINT)
+    meta = read_meta(DEFAULT_CHECKPOINT)
     names, descs, _ = build_label_set(None, list(meta.labels))
     rec, meta = load_recognizer(str(DEFAULT_CHECKPOINT), labels=names, descriptions=descs, num_threads=1)
     layout, pre_cfg = get_layout("mediapipe_33"), preprocess_config_from_meta(meta)

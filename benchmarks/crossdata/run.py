@@ -62,6 +62,11 @@ def jobs() -> list[dict]:
            "augment.joint_noise=0", "augment.joint_dropout=0", "augment.lower_body=0"]
     for s in (0, 1, 2):
         add("xsource/nw_ucla", s, sets=raw, tag="raw")
+    # ablation: the paper's text encoder (768-d all-mpnet-base-v2) instead of MiniLM (384-d), on the
+    # zero-shot tasks -- is the sentence side the bottleneck of the matching?
+    for s in (0, 1, 2):
+        for protocol in ("utd/U1", "utd/U2", "xsource/smartfallmm", "xsource/nw_ucla"):
+            add(protocol, s, sets=["text.model=all-mpnet-base-v2"], tag="mpnet")
     return j
 
 

@@ -196,10 +196,9 @@ def event_metrics(alerts, trials: list[Trial]) -> dict:
 def validation_participants(checkpoint: str) -> list[int]:
     """The SmartFallMM participants the checkpoint held out for calibration (never trained on, not
     the test participants): the alert rule and the unknown threshold are chosen on them."""
-    from pgfa_models.checkpoint import load_checkpoint
+    from pgfa_models.checkpoint import read_meta
 
-    _, meta = load_checkpoint(checkpoint)
-    groups = ((meta.extra or {}).get("calibration") or {}).get("groups") or []
+    groups = ((read_meta(checkpoint).extra or {}).get("calibration") or {}).get("groups") or []
     return sorted(int(g.split(":S", 1)[1]) for g in groups if g.startswith("smartfallmm:S"))
 
 
