@@ -408,6 +408,9 @@ def parse_args(argv):
         p.error("--window must be >= 2 and --stride >= 1")
     if args.max_people < 1:
         p.error("--max-people must be >= 1")
+    # checked before the run, not after a minute of pose estimation
+    if args.out.suffix.lower() not in (".gif", ".mp4") or args.out.is_dir():
+        p.error(f"--out must be a .gif or .mp4 file path, got {args.out}")
     if is_camera(args.video):
         if args.start_frame:
             p.error("--start-frame does not apply to a live camera")

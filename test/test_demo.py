@@ -58,7 +58,8 @@ def test_video_argument_file_or_live_camera():
         assert not pe["reliable_input"] and pe["queue_depth"] == 1 and pe["max_people"] == 2
         # frames are skipped live: the window is 45 frames' worth of time, not 45 processed frames
         assert p["recognizer"]["ros__parameters"]["window_seconds"] == pytest.approx(45 / 30)
-    for bad in (["--video", "0", "--start-frame", "5"], ["--max-people", "0"], ["--rate", "-1"]):
+    for bad in (["--video", "0", "--start-frame", "5"], ["--max-people", "0"], ["--rate", "-1"],
+                ["--out", "out"], ["--out", "out/demo.png"]):
         with pytest.raises(SystemExit):
             parse_args(bad)
 
