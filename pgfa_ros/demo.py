@@ -126,7 +126,7 @@ def build_params(args, names: list[str], descs: list[str], fps: float = 30.0) ->
             "reliable_input": lockstep, "queue_depth": 2 if lockstep else 1}},
         "recognizer": {"ros__parameters": {
             "checkpoint": str(args.checkpoint), "layout": "mediapipe_33", "skeleton_topic": SKELETON_TOPIC,
-            "mode": args.mode, "labels": names, "descriptions": descs, "top_k": 3,
+            "mode": args.mode, "labels": names, "descriptions": descs, "top_k": int(args.top_k),
             "window_frames": int(args.window),
             "window_seconds": 0.0 if lockstep else float(args.window) / float(fps or 30.0),
             "stride_frames": int(args.stride),
@@ -274,6 +274,16 @@ def label_summary(results: list[dict]) -> dict[int, list[tuple[str, int]]]:
     return {b: c.most_common() for b, c in sorted(counts.items())}
 
 
+def zero_shot_ranks(results: list[dict], zero_shot: set[str]) -> dict[int, list[int | None]]:
+    """Per body and window: the rank (1 = best) of its best zero-shot label among the reported
+    top-k, None when none is in it. A sentence label that never wins shows how far off it is."""
+    ranks: dict[int, list[int | None]] = {}
+    for d in results:
+        got = [i + 1 for i, t in enumerate(d.get("topk") or []) if t.get("label") in zero_shot]
+        ranks.setdefault(int(d.get("body_id", 0)), []).append(got[0] if got else None)
+    return dict(sorted(ranks.items()))
+
+
 def format_result(d: dict, t0: float | None, zero_shot: set[str]) -> str:
     topk = d.get("topk") or []
     t = float(d.get("stamp", 0.0)) - (t0 or 0.0)
@@ -387,6 +397,9 @@ def parse_args(argv):
     p.add_argument("--rate", type=float, default=0.0,
                    help="playback speed; 0 (default) = lockstep, every frame as fast as the pose node goes")
     p.add_argument("--mode", choices=("text", "prototype_bank"), default="text")
+    p.add_argument("--top-k", type=int, default=3,
+                   help="labels (with probabilities) kept per result in --json; a large value shows where "
+                        "the zero-shot sentences rank")
     p.add_argument("--max-people", type=int, default=4, help="people tracked at most (default 4)")
     p.add_argument("--window", type=int, default=45, help="window length in frames (default 45)")
     p.add_argument("--stride", type=int, default=10, help="frames between two windows (default 10)")
@@ -408,6 +421,8 @@ def parse_args(argv):
         p.error("--window must be >= 2 and --stride >= 1")
     if args.max_people < 1:
         p.error("--max-people must be >= 1")
+    if args.top_k < 1:
+        p.error("--top-k must be >= 1")
     # checked before the run, not after a minute of pose estimation
     if args.out.suffix.lower() not in (".gif", ".mp4") or args.out.is_dir():
         p.error(f"--out must be a .gif or .mp4 file path, got {args.out}")
@@ -531,13 +546,18 @@ def main(argv: list[str] | None = None) -> int:
     for b, counts in summary.items():
         n = sum(c for _, c in counts)
         say(f"body {b}: " + ", ".join(f"{lab} {c}/{n}" for lab, c in counts[:4]))
+    ranks = zero_shot_ranks(rec.results, zero_shot) if zero_shot else {}
+    for b, r in ranks.items():
+        shown = ", ".join("-" if x is None else str(x) for x in r)
+        say(f"body {b}: rank of the best zero-shot label per window (of the top {args.top_k}; - = below): {shown}")
     if args.json is not None:
         from pgfa_models.fileio import atomic_write_text
 
         atomic_write_text(args.json, json.dumps({
             "video": str(args.video), "checkpoint": str(args.checkpoint), "labels": names, "zero_shot": sorted(zero_shot),
             "window": args.window, "stride": args.stride, "frames": rec.skeleton_msgs,
-            "summary": {str(b): dict(c) for b, c in summary.items()}, "results": rec.results}, indent=1) + "\n")
+            "summary": {str(b): dict(c) for b, c in summary.items()},
+            "zero_shot_rank": {str(b): r for b, r in ranks.items()}, "results": rec.results}, indent=1) + "\n")
     if not rec.results:
         say("no results: no window of a person was complete (a shorter --window, or more frames, may help)")
     try:

@@ -39,6 +39,16 @@ def test_label_summary_counts_top_labels_per_body():
     assert label_summary(res) == {0: [("clap", 1), ("(none)", 1)], 1: [("walk", 2), ("run", 1)]}
 
 
+def test_zero_shot_ranks_per_body_and_window():
+    from pgfa_ros.demo import zero_shot_ranks
+
+    res = [{"body_id": 1, "topk": [{"label": "walk"}, {"label": "hop"}, {"label": "wave"}]},
+           {"body_id": 0, "topk": [{"label": "wave"}]}, {"body_id": 1, "topk": [{"label": "run"}]},
+           {"body_id": 1, "topk": [{"label": "hop"}]}]
+    assert zero_shot_ranks(res, {"hop", "wave"}) == {0: [1], 1: [2, None, 1]}
+    assert zero_shot_ranks(res, set()) == {0: [None], 1: [None, None, None]}
+
+
 def test_video_argument_file_or_live_camera():
     from pgfa_ros.demo import DEFAULT_VIDEO, build_params, is_camera, parse_args
 
@@ -48,6 +58,8 @@ def test_video_argument_file_or_live_camera():
     vp, pe = p["video_publisher"]["ros__parameters"], p["pose_estimator"]["ros__parameters"]
     assert vp["rate"] == 0.0 and vp["ack_topic"] and pe["reliable_input"] and pe["max_people"] == 4
     assert p["recognizer"]["ros__parameters"]["window_seconds"] == 0.0  # lockstep: every frame, 45 of them
+    assert p["recognizer"]["ros__parameters"]["top_k"] == 3
+    assert build_params(parse_args(["--top-k", "55"]), ["walking"], [""])["recognizer"]["ros__parameters"]["top_k"] == 55
     for cam in ("0", "/dev/video2"):
         a = parse_args(["--video", cam, "--max-people", "2", "--max-frames", "300"])
         assert a.video == cam and is_camera(a.video)
@@ -59,7 +71,7 @@ def test_video_argument_file_or_live_camera():
         # frames are skipped live: the window is 45 frames' worth of time, not 45 processed frames
         assert p["recognizer"]["ros__parameters"]["window_seconds"] == pytest.approx(45 / 30)
     for bad in (["--video", "0", "--start-frame", "5"], ["--max-people", "0"], ["--rate", "-1"],
-                ["--out", "out"], ["--out", "out/demo.png"]):
+                ["--out", "out"], ["--out", "out/demo.png"], ["--top-k", "0"]):
         with pytest.raises(SystemExit):
             parse_args(bad)
 
