@@ -33,3 +33,18 @@ def test_targets_from_results_name_what_is_missing():
     assert "MISSED by 30.0 points" in text  # zero-shot 30 % against 60 %
     assert "U1 75.0 %; mean 75.0 % (met); not run: U2, U3" in text
     assert "MISSED in 1 of 4 tasks: xsource/nw_ucla / zero_shot 2.50x" in text
+
+
+def test_mode_is_chosen_on_validation_at_the_task_size_not_on_the_test():
+    r = _report()
+    val = {"modes": {"5": {"text": {"trial_acc": 0.9}, "transductive": {"trial_acc": 0.8}},
+                     "20": {"text": {"trial_acc": 0.5}, "transductive": {"trial_acc": 0.6}}}}
+    run = {"protocol": "utd/U1", "validation": val}
+    # the test says transductive is better (acc + 0.1), validation at 5-way says text: text it is
+    assert r.chosen_mode(run, _task(0.4)) == "text"
+    assert r.chosen_mode(run, _task(0.4, classes=14)) == "transductive"  # nearest size: 20
+    tie = {"protocol": "p", "validation": {"modes": {"5": {"text": {"trial_acc": 0.7}, "transductive": {"trial_acc": 0.7}}}}}
+    assert r.chosen_mode(tie, _task(0.4)) == "text"
+    assert r.chosen_mode({"protocol": "p"}, _task(0.4)) is None
+    rows = "\n".join(r.validation_choice([dict(run, tasks=[dict(_task(0.4), task="unseen_split")])]))
+    assert "| utd/U1 | unseen_split | 1 | text (1) | 40.0 (n=1) / 40.0 (n=1) | 40.0 (n=1) / 40.0 (n=1) |" in rows

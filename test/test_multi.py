@@ -89,6 +89,28 @@ def test_train_multi_trains_calibrates_saves_and_evaluates(setup, tmp_path):
     model, meta = load_model(out / "model.safetensors")
     assert meta.labels == s["classes"] and meta.preprocess["window_seconds"] == 1.5
     assert meta.extra["calibration"]["tau"] == pytest.approx(s["validation"]["tau"])
+    # every mode scored on the held-out subjects of the training classes, at the tasks' sizes
+    # (the few trials read here leave one class in validation: the subsets are tested below)
+    vm = s["validation"]["modes"]
+    assert all(set(v) == set(multi.EVAL_MODES) for v in vm.values())
+    assert meta.extra["calibration"]["modes"] == vm
+
+
+def test_validation_modes_score_random_subsets_of_the_training_classes():
+    rng = np.random.default_rng(0)
+    text = np.eye(6, 8)
+    labels = np.repeat(np.arange(6), 10)
+    feats = text[labels] + 0.05 * rng.normal(size=(60, 8))
+    feats /= np.linalg.norm(feats, axis=1, keepdims=True)
+    trial = np.repeat(np.arange(30), 2)
+    names = [f"c{i}" for i in range(6)]
+    out = multi.validation_modes(feats, labels, trial, text, names, ways=[3, 9, 1], draws=4, seed=1)
+    assert set(out) == {"3", "6"}  # a task larger than the training classes uses all of them
+    assert out["3"]["text"] == {"window_acc": 1.0, "trial_acc": 1.0, "draws": 4}
+    # a feature on the wrong text is wrong in every mode that trusts the text alone
+    feats[:10] = text[1]
+    bad = multi.validation_modes(feats, labels, trial, text, names, ways=[6], draws=1, modes=("text",))
+    assert bad["6"]["text"]["window_acc"] == pytest.approx(50 / 60)
 
 
 def test_validation_holds_out_whole_subjects():

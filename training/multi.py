@@ -163,6 +163,9 @@ def train_multi(recipe, protocol_name: str, seed: int, out_dir: str | Path | Non
         _, first = np.unique(ws.trial[val_mask], return_index=True)
         calibration = {**cal.to_dict(), "groups": val_groups,
                        "trial_accuracy": float(((tf @ text_np.T).argmax(1) == y[val_mask][first]).mean())}
+        if resolved.tasks:
+            calibration["modes"] = validation_modes(vf, y[val_mask], ws.trial[val_mask], text_np, names,
+                                                    [len(t.labels) for t in resolved.tasks], seed=seed)
     summary = {"protocol": protocol_name, "seed": seed, "train_windows": int(len(train_ws)),
                "train_trials": int(len(np.unique(train_ws.trial))),
                "train_groups": sorted(set(train_ws.group.tolist())), "classes": names,
@@ -207,6 +210,31 @@ def _mode_scores(mode: str, feats: np.ndarray, text: np.ndarray, names: list[str
     return res
 
 
+def validation_modes(feats: np.ndarray, labels: np.ndarray, trial: np.ndarray, text: np.ndarray,
+                     names: Sequence[str], ways: Sequence[int], draws: int = 10, seed: int = 0,
+                     modes: Sequence[str] = EVAL_MODES) -> dict[str, Any]:
+    """Every mode on the held-out subjects' windows of the TRAINING classes, in random subsets of
+    each task's size: the data a mode may be chosen on (the test classes are never looked at)."""
+    rng = np.random.default_rng(seed)
+    present = np.unique(labels)
+    out: dict[str, Any] = {}
+    for way in sorted({min(int(w), len(present)) for w in ways}):
+        if way < 2:
+            continue
+        acc = {m: ([], []) for m in modes}
+        for _ in range(draws):
+            cls = np.sort(rng.choice(present, way, replace=False))
+            idx = np.flatnonzero(np.isin(labels, cls))
+            lab = np.searchsorted(cls, labels[idx])
+            for m in modes:
+                r = _mode_scores(m, feats[idx], text[cls], [names[k] for k in cls], lab, trial[idx])
+                acc[m][0].append(r["window_acc"])
+                acc[m][1].append(r["trial_acc"])
+        out[str(way)] = {m: {"window_acc": float(np.mean(w)), "trial_acc": float(np.mean(t)), "draws": draws}
+                         for m, (w, t) in acc.items()}
+    return out
+
+
 def evaluate_tasks(model: nn.Module, recipe, resolved: Resolved, catalog, encode,
                    modes: Sequence[str] = EVAL_MODES, cache: bool = True) -> list[dict[str, Any]]:
     """Every task of the protocol: accuracy per mode (windows and whole trials), upper body only."""
@@ -249,4 +277,4 @@ def evaluate_tasks(model: nn.Module, recipe, resolved: Resolved, catalog, encode
 
 
 __all__ = ["EVAL_MODES", "build_training_set", "evaluate_tasks", "split_validation",
-           "train_multi"]
+           "train_multi", "validation_modes"]

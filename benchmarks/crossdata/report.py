@@ -86,6 +86,44 @@ def targets(by: dict) -> list[str]:
     return L + [""]
 
 
+def chosen_mode(run: dict, task: dict) -> str | None:
+    """The mode with the best whole-trial accuracy on the run's validation windows (held-out
+    subjects, training classes) at the task's size: chosen without looking at the test classes."""
+    vm = (run.get("validation") or {}).get("modes") or {}
+    if not vm:
+        return None
+    way = min(vm, key=lambda w: abs(int(w) - len(task["classes"])))
+    # ties go to the earlier (simpler) mode of MODES
+    return max((m for m in MODES if m in vm[way]), key=lambda m: (vm[way][m]["trial_acc"], -MODES.index(m)))
+
+
+def validation_choice(runs: list[dict]) -> list[str]:
+    rows: dict[tuple[str, str], list[tuple[str, dict]]] = defaultdict(list)
+    for r in runs:
+        for t in r.get("tasks", []):
+            if "modes" in t and (m := chosen_mode(r, t)) is not None:
+                rows[(_family(r), t["task"])].append((m, t))
+    L = ["## Mode chosen on validation (issue 10: a mode is the default only where validation says so)", "",
+         "Per seed, the mode with the best per-trial accuracy on the held-out subjects' windows of the "
+         "training classes (random subsets of the task's size, 10 draws), then its test accuracy. Runs "
+         "dated before 2026-12-02 19:10 UTC did not record validation per mode and are not in this table.", ""]
+    if not rows:
+        return L + ["(no run with validation per mode yet)", ""]
+    L += ["| protocol | task | seeds | chosen (count) | chosen: test win / trial | text: test win / trial |",
+          "|---|---|---|---|---|---|"]
+    for (fam, task), items in sorted(rows.items()):
+        counts = defaultdict(int)
+        for m, _ in items:
+            counts[m] += 1
+        chosen_w = _ms([t["modes"].get(m, {}).get("window_acc") for m, t in items])
+        chosen_t = _ms([t["modes"].get(m, {}).get("trial_acc") for m, t in items])
+        text_w = _ms([t["modes"]["text"].get("window_acc") for _, t in items])
+        text_t = _ms([t["modes"]["text"].get("trial_acc") for _, t in items])
+        L.append(f"| {fam} | {task} | {len(items)} | " + ", ".join(f"{m} ({c})" for m, c in sorted(counts.items()))
+                 + f" | {chosen_w} / {chosen_t} | {text_w} / {text_t} |")
+    return L + [""]
+
+
 def write_report() -> Path:
     runs = _load()
     by: dict[tuple[str, str], list[dict]] = defaultdict(list)
@@ -115,7 +153,8 @@ def write_report() -> Path:
         nn = _ms([t.get("nn_ceiling", {}).get("accuracy") for t in ts])
         ub = _ms([t.get("upper_body", {}).get("text", {}).get("window_acc") for t in ts])
         lines.append(f"| {fam} | {task} | {k} ({100 / k:.0f} %) | " + " | ".join(cells) + f" | {nn} | {ub} |")
-    lines += ["", "## Hubs: max predicted / true count over the classes (target <= 2), mean over seeds", "",
+    lines += [""] + validation_choice(runs)
+    lines += ["## Hubs: max predicted / true count over the classes (target <= 2), mean over seeds", "",
               "| protocol | task | " + " | ".join(MODES) + " |", "|---" * (2 + len(MODES)) + "|"]
     for (fam, task), ts in sorted(by.items()):
         cells = [f"{r:.2f}" if (r := _mean(ts, m, "hubs", "max_ratio")) is not None else "-" for m in MODES]
