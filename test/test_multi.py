@@ -149,3 +149,49 @@ def test_a_filter_field_on_no_trial_is_refused_not_ignored(monkeypatch):
     recipe, resolved = _held_out_setup(monkeypatch, [{"fall": True}] * 4)
     with pytest.raises(protocols.ProtocolError, match="participant"):
         multi.build_training_set(recipe, resolved, TinyCatalog(), cache=False)
+
+
+def test_sampled_text_step_draws_each_target_from_its_own_class(monkeypatch):
+    import torch
+
+    import training.train as tt
+
+    sets = [np.eye(4, dtype=np.float32)[:2], np.eye(4, dtype=np.float32)[2:3], np.eye(4, dtype=np.float32)[3:]]
+    mean = torch.tensor([[0.7071, 0.7071, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
+    seen = []
+    real = tt.kl_contrastive_loss
+
+    def spy(v, w, y, tau):
+        seen.append(w.clone())
+        return real(v, w, y, tau)
+
+    monkeypatch.setattr(tt, "kl_contrastive_loss", spy)
+    step = tt._sampled_text_step(sets, mean)
+    module = lambda x: (x, torch.tensor(0.1))  # noqa: E731 - features are the inputs
+    y = torch.tensor([0, 0, 0, 0, 0, 0, 1, 2] * 4)
+    torch.manual_seed(0)
+    loss, correct = step(module, mean[y] + 0.01, y)
+    w = seen[0]
+    assert torch.isfinite(loss) and int(correct) == len(y)  # accuracy against the class means
+    picked = w.argmax(1)
+    assert set(picked[y == 0].tolist()) == {0, 1}  # both texts of class 0 are drawn
+    assert (picked[y == 1] == 2).all() and (picked[y == 2] == 3).all()
+
+
+def test_text_sample_trains_multi_source(setup, tmp_path):
+    from dataclasses import replace
+
+    recipe = replace(setup, text=replace(setup.text, sample=True))
+    s = multi.train_multi(recipe, "t/x", 0, None, device="cpu", progress=False, catalog=TinyCatalog(),
+                          evaluate_after=False)
+    assert np.isfinite(s["final_loss"]) and s["final_loss"] < s["first_loss"] * 1.5
+
+
+def test_text_sample_is_refused_by_the_single_dataset_trainer():
+    from dataclasses import replace
+
+    from training.train import train
+
+    recipe = load_recipe("config/training/utd_mhad_quick.yaml")
+    with pytest.raises(ValueError, match="text.sample"):
+        train(replace(recipe, text=replace(recipe.text, sample=True)), "U1", 0, None)

@@ -35,6 +35,7 @@ from pgfa_models.checkpoint import CheckpointMeta, save_checkpoint
 from pgfa_models.config import to_dict
 from pgfa_models.evaluation import extract_features, hub_stats, predict_mode
 from pgfa_models.model import SkeletonTextModel
+from pgfa_models.alignment import l2_normalise
 from pgfa_models.recognition import ensemble_features
 from pgfa_models.sysinfo import machine_info
 
@@ -100,8 +101,8 @@ def train_multi(recipe, protocol_name: str, seed: int, out_dir: str | Path | Non
                 progress: bool = True, command: str | None = None, catalog=None,
                 evaluate_after: bool = True, cache: bool = True) -> dict[str, Any]:
     """Train one model on a protocol's training sources; evaluate its tasks; return a summary."""
-    from .train import _contrastive_step, _run_epochs, _WithTau, _epoch_seed, encode_texts, init_dist, \
-        pick_device, set_seed
+    from .train import _contrastive_step, _run_epochs, _sampled_text_step, _WithTau, _epoch_seed, encode_texts, \
+        init_dist, pick_device, set_seed
 
     if recipe.framework != "end_to_end":
         raise ValueError("multi-source protocols train end to end (framework: end_to_end)")
@@ -150,7 +151,12 @@ def train_multi(recipe, protocol_name: str, seed: int, out_dir: str | Path | Non
     if progress and dist_.main:
         print(f"[multi] {protocol_name}: {len(train_ws)} windows of {len(np.unique(train_ws.trial))} trials, "
               f"{len(names)} classes; validation {int(val_mask.sum())} windows of {val_groups}", file=sys.stderr)
-    history = _run_epochs(module, list(model.parameters()), _contrastive_step(text_feats), x_all, y_all,
+    if recipe.text.sample:
+        step = _sampled_text_step([l2_normalise(np.asarray(encode(list(dict.fromkeys(t))), np.float32)) for t in texts],
+                                  text_feats)
+    else:
+        step = _contrastive_step(text_feats)
+    history = _run_epochs(module, list(model.parameters()), step, x_all, y_all,
                           recipe.optim, recipe.augment, seed, dev, dist_, out, "e2e",
                           lambda: {"tau": float(model.tau.detach())}, progress, epoch_subset=epoch_subset)
     model = model.cpu().eval()

@@ -58,6 +58,10 @@ class DataConfig:
 class TextConfig:
     model: str = "all-MiniLM-L6-v2"    # or all-mpnet-base-v2 (paper)
     descriptions: str = "complete"      # name | complete | skeleton | name+complete
+    # multi-source only: each training window's target is ONE of its class's texts drawn at random
+    # (text-side augmentation: the projection must fit the spread of sentences, not one point per
+    # class); prediction and the live label set keep the ensemble mean
+    sample: bool = False
 
 
 @dataclass
@@ -338,6 +342,24 @@ def _contrastive_step(text_feats: torch.Tensor):
     return fn
 
 
+def _sampled_text_step(text_sets: list[np.ndarray], text_mean: torch.Tensor):
+    """Eq. (5) with the text feature of each window drawn from its class's texts (see
+    ``TextConfig.sample``); the accuracy shown is against the class means."""
+    counts = torch.tensor([len(t) for t in text_sets])
+    offsets = torch.cumsum(counts, 0) - counts
+    bank = torch.from_numpy(np.concatenate(text_sets)).to(text_mean)
+
+    def fn(module, xb, yb):
+        v, tau = module(xb)
+        y = yb.cpu()
+        pick = offsets[y] + (torch.rand(len(y)) * counts[y]).long().clamp_max(counts[y] - 1)
+        loss = kl_contrastive_loss(v, bank[pick.to(bank.device)], yb, tau)
+        with torch.no_grad():
+            pred = (F.normalize(v, dim=-1) @ text_mean.t()).argmax(1)
+        return loss, (pred == yb).sum()
+    return fn
+
+
 def _ce_step(module, xb, yb):
     logits = module(xb)
     loss = F.cross_entropy(logits, yb)
@@ -357,6 +379,8 @@ def train(recipe: Recipe, split_name: str, seed: int, out_dir: str | Path | None
         from .multi import train_multi
 
         return train_multi(recipe, split_name, seed, out_dir, device=device, progress=progress, command=command)
+    if recipe.text.sample:
+        raise ValueError("text.sample is implemented for the multi-source protocols (config/protocols.yaml)")
     t_start = time.time()
     if recipe.num_threads > 0:
         torch.set_num_threads(recipe.num_threads)

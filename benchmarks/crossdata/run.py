@@ -67,6 +67,11 @@ def jobs() -> list[dict]:
     for s in (0, 1, 2):
         for protocol in ("utd/U1", "utd/U2", "xsource/smartfallmm", "xsource/nw_ucla"):
             add(protocol, s, sets=["text.model=all-mpnet-base-v2"], tag="mpnet")
+    # ablation: each window's target text drawn from its class's texts (text.sample) instead of
+    # the ensemble mean -- text-side augmentation for the zero-shot tasks
+    for s in (0, 1, 2):
+        for protocol in ("utd/U1", "utd/U2", "xsource/smartfallmm", "xsource/nw_ucla"):
+            add(protocol, s, sets=["text.sample=true"], tag="tsample")
     return j
 
 
