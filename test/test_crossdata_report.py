@@ -48,3 +48,12 @@ def test_mode_is_chosen_on_validation_at_the_task_size_not_on_the_test():
     assert r.chosen_mode({"protocol": "p"}, _task(0.4)) is None
     rows = "\n".join(r.validation_choice([dict(run, tasks=[dict(_task(0.4), task="unseen_split")])]))
     assert "| utd/U1 | unseen_split | 1 | text (1) | 40.0 (n=1) / 40.0 (n=1) | 40.0 (n=1) / 40.0 (n=1) |" in rows
+
+
+def test_hub_plot_is_written_for_tasks_with_class_counts(tmp_path):
+    r = _report()
+    t = _task(0.5, classes=3)
+    t["modes"]["text"].update(predicted=[5, 0, 1], true=[2, 2, 2])
+    assert r.plot_hubs({("utd/U1", "unseen_split"): [t, t]}, tmp_path / "h.png") == tmp_path / "h.png"
+    assert (tmp_path / "h.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert r.plot_hubs({("utd/U1", "unseen_split"): [_task(0.5)]}, tmp_path / "none.png") is None

@@ -124,6 +124,42 @@ def validation_choice(runs: list[dict]) -> list[str]:
     return L + [""]
 
 
+def plot_hubs(by: dict, path: Path, mode: str = "text") -> Path | None:
+    """Per task, predicted vs true windows of each class (summed over seeds): a hub is a bar far
+    above its true count. Tasks with more than 30 classes are left out (unreadable)."""
+    items = [(k, ts) for k, ts in sorted(by.items()) if len(ts[0]["classes"]) <= 30
+             and all("predicted" in t["modes"].get(mode, {}) for t in ts)]
+    if not items:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = 3
+    rows = (len(items) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 2.9 * rows), squeeze=False)
+    for ax, ((fam, task), ts) in zip(axes.flat, items):
+        pred = np.sum([t["modes"][mode]["predicted"] for t in ts], axis=0)
+        true = np.sum([t["modes"][mode]["true"] for t in ts], axis=0)
+        x = np.arange(len(true))
+        ax.bar(x - 0.2, true, 0.4, label="true", color="#9e9e9e")
+        ax.bar(x + 0.2, pred, 0.4, label=f"predicted ({mode})", color="#d95f02")
+        ax.plot(x, 2 * true, "k_", markersize=8, label="2x true")
+        ax.set_title(f"{fam} / {task} (n={len(ts)})", fontsize=9)
+        ax.set_xticks(x)
+        ax.set_xticklabels([c[:18] for c in ts[0]["classes"]], rotation=60, ha="right", fontsize=6)
+        ax.tick_params(axis="y", labelsize=7)
+    for ax in list(axes.flat)[len(items):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle(f"Windows per class: true vs predicted ({mode} mode), summed over seeds", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
 def write_report() -> Path:
     runs = _load()
     by: dict[tuple[str, str], list[dict]] = defaultdict(list)
@@ -154,6 +190,8 @@ def write_report() -> Path:
         ub = _ms([t.get("upper_body", {}).get("text", {}).get("window_acc") for t in ts])
         lines.append(f"| {fam} | {task} | {k} ({100 / k:.0f} %) | " + " | ".join(cells) + f" | {nn} | {ub} |")
     lines += [""] + validation_choice(runs)
+    if plot_hubs(by, HERE / "hubs.png") is not None:
+        lines += ["![windows per class, true vs predicted in text mode](hubs.png)", ""]
     lines += ["## Hubs: max predicted / true count over the classes (target <= 2), mean over seeds", "",
               "| protocol | task | " + " | ".join(MODES) + " |", "|---" * (2 + len(MODES)) + "|"]
     for (fam, task), ts in sorted(by.items()):
