@@ -317,6 +317,9 @@ def prepare(checkpoint: str | Path, classes: EvalClasses, catalog: ClassCatalog,
         tf = encoder.encode(catalog.load_descriptions(classes.dataset, kind, ids, classes.num_classes))
     if tf.shape[1] != meta.text_dim:
         raise ValueError(f"text model {meta.text_model} gives {tf.shape[1]}-d features, checkpoint has {meta.text_dim}")
+    from .recognition import center_text, checkpoint_text_center
+
+    tf = center_text(tf, checkpoint_text_center(meta))
     names = catalog.class_names(classes.dataset, classes.num_classes)
     kept_names = [clips.names[i] for i in keep]
     if groups is None:

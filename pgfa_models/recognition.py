@@ -28,7 +28,8 @@ import numpy as np
 from .alignment import l2_normalise
 from .fileio import sha256_file
 
-__all__ = ["MODES", "Prediction", "LabelSet", "Recognizer", "checkpoint_text_sets", "ensemble_features",
+__all__ = ["MODES", "Prediction", "LabelSet", "Recognizer", "center_text", "checkpoint_text_center",
+           "checkpoint_text_sets", "ensemble_features",
            "make_feature_fn", "make_runtime_feature_fn", "load_recognizer"]
 
 MODES = ("text", "prototype_bank")
@@ -77,6 +78,30 @@ def ensemble_features(embed: Callable[[Sequence[str]], np.ndarray], text_sets: S
                                   for texts in text_sets])).astype(np.float32)
 
 
+def center_text(features: np.ndarray, center: np.ndarray | None) -> np.ndarray:
+    """Text features with the training classes' mean text feature removed, renormalised: the
+    component every "A person ..." sentence shares carries no class and pulls skeleton features
+    toward the texts nearest the mean (hubs). ``None`` = the checkpoint was trained uncentred."""
+    if center is None:
+        return features
+    return l2_normalise(np.asarray(features, np.float64) - np.asarray(center, np.float64)).astype(np.float32)
+
+
+def checkpoint_text_center(meta) -> np.ndarray | None:
+    """The text centre a checkpoint was trained with (``extra["text_center"]``), or None.
+    Untrusted input: a centre of the wrong length or with non-finite values is refused."""
+    c = (meta.extra or {}).get("text_center")
+    if c is None:
+        return None
+    try:
+        arr = np.asarray(c, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError("checkpoint text_center is not a list of numbers") from None
+    if arr.shape != (int(meta.text_dim),) or not np.isfinite(arr).all():
+        raise ValueError(f"checkpoint text_center must be {meta.text_dim} finite numbers, got shape {arr.shape}")
+    return arr
+
+
 def checkpoint_text_sets(meta) -> dict[str, list[str]]:
     """Label -> the texts whose ensemble the checkpoint trained that class on (multi-source
     checkpoints store them as ``extra["class_texts"]``); empty for single-text checkpoints."""
@@ -104,8 +129,10 @@ class LabelSet:
         descriptions: Sequence[str] | None = None,
         default_descriptions: Mapping[str, str] | None = None,
         default_text_sets: Mapping[str, Sequence[str]] | None = None,
+        center: np.ndarray | None = None,
     ):
         self.encoder = encoder
+        self.center = center  # the checkpoint's text centre (checkpoint_text_center), applied to every class
         self.default_descriptions = dict(default_descriptions or {})
         self.default_text_sets = {k: tuple(v) for k, v in (default_text_sets or {}).items() if v}
         self._memo: dict[str, np.ndarray] = {}
@@ -120,7 +147,7 @@ class LabelSet:
     def for_checkpoint(cls, encoder, meta, names: Sequence[str], descriptions: Sequence[str] | None = None) -> "LabelSet":
         """A label set whose classes of the checkpoint default to the texts it was trained on."""
         return cls(encoder, names, descriptions, default_descriptions=meta.descriptions or {},
-                   default_text_sets=checkpoint_text_sets(meta))
+                   default_text_sets=checkpoint_text_sets(meta), center=checkpoint_text_center(meta))
 
     @property
     def texts(self) -> list[str]:
@@ -159,7 +186,7 @@ class LabelSet:
                     self._memo[t] = v
         with self._lock:
             need = {t: self._memo[t] for ts in sets for t in ts}
-        feats = ensemble_features(lambda ts: np.stack([need[t] for t in ts]), sets)
+        feats = center_text(ensemble_features(lambda ts: np.stack([need[t] for t in ts]), sets), self.center)
         return names, sets, feats, len(new)
 
     def apply(self, prepared) -> bool:

@@ -187,6 +187,38 @@ def test_text_sample_trains_multi_source(setup, tmp_path):
     assert np.isfinite(s["final_loss"]) and s["final_loss"] < s["first_loss"] * 1.5
 
 
+def test_text_center_is_trained_stored_and_used_live(setup, tmp_path):
+    """text.center: the training targets are centred, the centre goes into the checkpoint, and the
+    label set the node builds from that checkpoint gives the very features training used."""
+    from dataclasses import replace
+
+    from pgfa_models.checkpoint import load_model
+    from pgfa_models.recognition import LabelSet
+
+    import training.train as tt
+
+    recipe = replace(setup, text=replace(setup.text, center=True, sample=True))
+    out = tmp_path / "run"
+    s = multi.train_multi(recipe, "t/x", 0, out, device="cpu", progress=False, catalog=TinyCatalog(),
+                          evaluate_after=False)
+    _, meta = load_model(out / "model.safetensors")
+    c = np.asarray(meta.extra["text_center"])
+    assert c.shape == (16,) and np.isfinite(c).all()
+
+    class Enc:
+        def encode(self, texts):
+            return tt.encode_texts(recipe.text.model, texts)
+
+    ls = LabelSet.for_checkpoint(Enc(), meta, meta.labels)
+    texts = [multi._texts_of(TinyCatalog(), recipe.text.descriptions, [tuple(m) for m in ms])
+             for ms in meta.extra["class_members"]]
+    from pgfa_models.recognition import center_text, ensemble_features
+    raw = ensemble_features(Enc().encode, texts)
+    np.testing.assert_allclose(raw.mean(0), c, atol=1e-5)  # the centre is the training classes' mean
+    np.testing.assert_allclose(ls.features, center_text(raw, c), atol=1e-5)
+    assert len(ls) == len(s["classes"])
+
+
 def test_text_sample_is_refused_by_the_single_dataset_trainer():
     from dataclasses import replace
 

@@ -57,6 +57,35 @@ def test_labelset_scores_a_checkpoint_class_on_its_training_ensemble():
     assert checkpoint_text_sets(Meta()) == {}
 
 
+def test_text_centre_is_removed_from_every_class_and_checked():
+    """A checkpoint trained with text.center stores the centre; the live label set applies it to the
+    trained classes and to new sentences alike, and refuses a centre of the wrong size."""
+    from pgfa_models.recognition import center_text, checkpoint_text_center
+
+    enc = FakeEncoder()
+    plain = LabelSet(enc, ["walk", "a sentence"]).features
+    c = plain.mean(0)
+
+    class Meta:
+        labels = ["walk"]
+        descriptions = {}
+        text_dim = 384
+        extra = {"text_center": c.tolist()}
+
+    ls = LabelSet.for_checkpoint(enc, Meta(), ["walk", "a sentence"])
+    np.testing.assert_allclose(ls.features, center_text(plain, c), atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(ls.features, axis=1), 1, atol=1e-5)
+    # two classes around their mean point in opposite directions once centred
+    assert float(ls.features[0] @ ls.features[1]) == pytest.approx(-1.0, abs=1e-5)
+    assert center_text(plain, None) is plain
+    Meta.extra = {}
+    assert checkpoint_text_center(Meta()) is None
+    for bad in ([0.0] * 3, [float("nan")] * 384, "abc", [[1.0]]):
+        Meta.extra = {"text_center": bad}
+        with pytest.raises(ValueError, match="text_center"):
+            checkpoint_text_center(Meta())
+
+
 def test_labelset_embeds_only_new_texts():
     enc = FakeEncoder()
     ls = LabelSet(enc, ["a", "b"], ["desc a", ""], default_descriptions={"b": "desc b"})

@@ -57,15 +57,16 @@ def load_utd_clips(root: str | Path, meta: CheckpointMeta, max_clips: Optional[i
 
 
 def label_features(meta: CheckpointMeta, source: str = "text", seed: int = 0) -> tuple[np.ndarray, str]:
-    """Text features ``(K, D)`` of the checkpoint's label set (its descriptions if stored) from
+    """Text features ``(K, D)`` of the checkpoint's label set (its stored texts) from
     its own text model; ``source='random'`` (or a text model that cannot load) gives a fixed
     random unit matrix instead. Returns ``(features, what)``."""
     labels = list(meta.labels) or [f"class {i}" for i in range(27)]
     if source == "text":
         try:
+            from pgfa_models.recognition import LabelSet
             from pgfa_models.text import TextEncoder
-            texts = [(meta.descriptions or {}).get(lab, lab) for lab in labels]
-            feats = TextEncoder(meta.text_model).encode(texts)
+            # the label set the node builds: the checkpoint's text ensembles, its text centre
+            feats = LabelSet.for_checkpoint(TextEncoder(meta.text_model), meta, labels).features
             if feats.shape[1] == meta.text_dim:
                 return feats.astype(np.float32), f"{meta.text_model} features of {len(labels)} labels"
             log.warning("text model gives %d-d features, checkpoint expects %d: using a random label set",

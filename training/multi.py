@@ -36,7 +36,7 @@ from pgfa_models.config import to_dict
 from pgfa_models.evaluation import extract_features, hub_stats, predict_mode
 from pgfa_models.model import SkeletonTextModel
 from pgfa_models.alignment import l2_normalise
-from pgfa_models.recognition import ensemble_features
+from pgfa_models.recognition import center_text, ensemble_features
 from pgfa_models.sysinfo import machine_info
 
 from .augment import replace_lower_body
@@ -135,6 +135,8 @@ def train_multi(recipe, protocol_name: str, seed: int, out_dir: str | Path | Non
     texts = [_texts_of(catalog, kind, m) for m in members]
     encode = lambda t: encode_texts(recipe.text.model, t)  # noqa: E731
     text_np = ensemble_features(encode, texts)
+    center = text_np.astype(np.float64).mean(0) if recipe.text.center else None
+    text_np = center_text(text_np, center)
     text_feats = torch.from_numpy(text_np).to(dev)
     model = SkeletonTextModel(recipe.encoder, int(text_np.shape[1]), init_tau=recipe.init_tau).to(dev)
     module = _WithTau(model)
@@ -152,8 +154,8 @@ def train_multi(recipe, protocol_name: str, seed: int, out_dir: str | Path | Non
         print(f"[multi] {protocol_name}: {len(train_ws)} windows of {len(np.unique(train_ws.trial))} trials, "
               f"{len(names)} classes; validation {int(val_mask.sum())} windows of {val_groups}", file=sys.stderr)
     if recipe.text.sample:
-        step = _sampled_text_step([l2_normalise(np.asarray(encode(list(dict.fromkeys(t))), np.float32)) for t in texts],
-                                  text_feats)
+        step = _sampled_text_step([center_text(l2_normalise(np.asarray(encode(list(dict.fromkeys(t))), np.float32)), center)
+                                   for t in texts], text_feats)
     else:
         step = _contrastive_step(text_feats)
     history = _run_epochs(module, list(model.parameters()), step, x_all, y_all,
@@ -190,10 +192,11 @@ def train_multi(recipe, protocol_name: str, seed: int, out_dir: str | Path | Non
                    "description_kind": kind, "framework": recipe.framework, "epochs": recipe.optim.epochs,
                    "command": command, "class_members": [[list(m) for m in ms] for ms in members],
                    "class_texts": texts, "calibration": calibration, "recipe": to_dict(recipe),
+                   **({"text_center": [float(v) for v in center]} if center is not None else {}),
                    "window": {"frames": recipe.corpus.window_frames, "stride": recipe.corpus.stride_frames}})
         save_checkpoint(out / "model.safetensors", model, meta)
     if evaluate_after and resolved.tasks:
-        summary["tasks"] = evaluate_tasks(model, recipe, resolved, catalog, encode, cache=cache)
+        summary["tasks"] = evaluate_tasks(model, recipe, resolved, catalog, encode, cache=cache, center=center)
     if out is not None and dist_.main:
         (out / "eval.json").write_text(json.dumps(summary, indent=2))
     summary["model"] = model
@@ -242,7 +245,8 @@ def validation_modes(feats: np.ndarray, labels: np.ndarray, trial: np.ndarray, t
 
 
 def evaluate_tasks(model: nn.Module, recipe, resolved: Resolved, catalog, encode,
-                   modes: Sequence[str] = EVAL_MODES, cache: bool = True) -> list[dict[str, Any]]:
+                   modes: Sequence[str] = EVAL_MODES, cache: bool = True,
+                   center: np.ndarray | None = None) -> list[dict[str, Any]]:
     """Every task of the protocol: accuracy per mode (windows and whole trials), upper body only."""
     p = resolved.protocol
     c = recipe.corpus
@@ -265,7 +269,8 @@ def evaluate_tasks(model: nn.Module, recipe, resolved: Resolved, catalog, encode
         idx = np.flatnonzero(np.isin(ws_all.label, task.labels))
         ws, feats, uf = ws_all.take(idx), feats_all[idx], upper_all[idx]
         names = [by_label[k].name for k in task.labels]
-        text = ensemble_features(encode, [_kind_texts(by_label[k], recipe.text.descriptions) for k in task.labels])
+        text = center_text(ensemble_features(encode, [_kind_texts(by_label[k], recipe.text.descriptions)
+                                                      for k in task.labels]), center)
         pos = {k: i for i, k in enumerate(task.labels)}
         labels = np.array([pos[int(l)] for l in ws.label], dtype=np.int64)
         r: dict[str, Any] = {"task": task.name, "source": p.test, "classes": names, "class_ids": list(task.labels),

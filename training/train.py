@@ -62,6 +62,9 @@ class TextConfig:
     # (text-side augmentation: the projection must fit the spread of sentences, not one point per
     # class); prediction and the live label set keep the ensemble mean
     sample: bool = False
+    # multi-source only: subtract the training classes' mean text feature from every text feature
+    # (stored in the checkpoint as extra["text_center"]; the live label set applies the same)
+    center: bool = False
 
 
 @dataclass
@@ -379,8 +382,9 @@ def train(recipe: Recipe, split_name: str, seed: int, out_dir: str | Path | None
         from .multi import train_multi
 
         return train_multi(recipe, split_name, seed, out_dir, device=device, progress=progress, command=command)
-    if recipe.text.sample:
-        raise ValueError("text.sample is implemented for the multi-source protocols (config/protocols.yaml)")
+    if recipe.text.sample or recipe.text.center:
+        raise ValueError("text.sample and text.center are implemented for the multi-source protocols "
+                         "(config/protocols.yaml)")
     t_start = time.time()
     if recipe.num_threads > 0:
         torch.set_num_threads(recipe.num_threads)

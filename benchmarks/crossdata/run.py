@@ -72,6 +72,10 @@ def jobs() -> list[dict]:
     for s in (0, 1, 2):
         for protocol in ("utd/U1", "utd/U2", "xsource/smartfallmm", "xsource/nw_ucla"):
             add(protocol, s, sets=["text.sample=true"], tag="tsample")
+    # ablation: text features centred on the training classes' mean (hubness reduction)
+    for s in (0, 1, 2):
+        for protocol in ("utd/U1", "utd/U2", "xsource/smartfallmm", "xsource/nw_ucla"):
+            add(protocol, s, sets=["text.center=true"], tag="center")
     return j
 
 
