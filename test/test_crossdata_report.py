@@ -57,3 +57,20 @@ def test_hub_plot_is_written_for_tasks_with_class_counts(tmp_path):
     assert r.plot_hubs({("utd/U1", "unseen_split"): [t, t]}, tmp_path / "h.png") == tmp_path / "h.png"
     assert (tmp_path / "h.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert r.plot_hubs({("utd/U1", "unseen_split"): [_task(0.5)]}, tmp_path / "none.png") is None
+
+
+def test_generalized_margin_of_a_row_is_chosen_on_the_other_rows():
+    r = _report()
+
+    def run(protocol, h, tag=""):
+        g = {"margins": [0.0, 0.1, 0.2], "seen_acc": [0.9, 0.8, 0.5], "unseen_acc": [0.0, 0.3, 0.6],
+             "harmonic": h, "unseen_share_of_seen": [0.0, 0.1, 0.4]}
+        return {"protocol": protocol, "tag": tag, "tasks": [{"task": "unseen_split", "generalized": g}]}
+
+    runs = [run("utd/U1", [0.0, 0.5, 0.4]), run("utd/U2", [0.0, 0.2, 0.6]), run("utd/U1", [0.0, 0.1, 0.9], "mpnet")]
+    text = "\n".join(r.generalized_section(runs))
+    # U1 takes U2's optimum (0.2) and U2 takes U1's (0.1); the tagged recipe has no other row
+    assert "| utd/U1 | unseen_split | 1 | 90.0 / 0.0 / 0.0 | 0.20, 50.0 / 60.0 / 40.0 | 0.10 (H 50.0) | 40.0 % |" in text
+    assert "| utd/U2 | unseen_split | 1 | 90.0 / 0.0 / 0.0 | 0.10, 80.0 / 30.0 / 20.0 | 0.20 (H 60.0) | 10.0 % |" in text
+    assert "| utd/U1 [mpnet] | unseen_split | 1 | 90.0 / 0.0 / 0.0 | - (no other row) |" in text
+    assert r.product_margin(runs) == (0.2, ["utd/U1 / unseen_split", "utd/U2 / unseen_split"])  # mean H 0.5 at 0.2

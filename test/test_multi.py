@@ -90,6 +90,15 @@ def test_train_multi_trains_calibrates_saves_and_evaluates(setup, tmp_path):
     assert meta.labels == s["classes"] and meta.preprocess["window_seconds"] == 1.5
     assert meta.extra["calibration"]["tau"] == pytest.approx(s["validation"]["tau"])
     # every mode scored on the held-out subjects of the training classes, at the tasks' sizes
+    # the live situation: trained classes + the task's classes in one label set
+    g = tasks["zero_shot"]["generalized"]
+    assert g["margins"][0] == 0 and len(g["harmonic"]) == len(g["margins"]) == len(multi.MARGINS)
+    assert "generalized" not in tasks["seen_concept"]
+    # evaluated again from the run folder alone: the same numbers
+    again = multi.reevaluate(out, catalog=TinyCatalog())
+    assert again["reevaluated"] and again["final_loss"] == s["final_loss"]
+    assert again["tasks"][0]["modes"]["text"] == s["tasks"][0]["modes"]["text"]
+    assert json.loads((out / "eval.json").read_text())["reevaluated"] == again["reevaluated"]
     # (the few trials read here leave one class in validation: the subsets are tested below)
     vm = s["validation"]["modes"]
     assert all(set(v) == set(multi.EVAL_MODES) for v in vm.values())
@@ -227,3 +236,18 @@ def test_text_sample_is_refused_by_the_single_dataset_trainer():
     recipe = load_recipe("config/training/utd_mhad_quick.yaml")
     with pytest.raises(ValueError, match="text.sample"):
         train(replace(recipe, text=replace(recipe.text, sample=True)), "U1", 0, None)
+
+
+def test_generalized_curve_trades_trained_classes_for_new_ones():
+    """Trained-class windows sit on their texts; new-class windows sit between their text and a
+    trained text, nearer the trained one. A margin on the trained classes wins the new windows
+    back at some cost: the curve shows both sides and their harmonic mean."""
+    seen_text, new_text = np.eye(4)[:2], np.eye(4)[2:]
+    seen_feats = np.repeat(seen_text, 5, axis=0)
+    seen_labels = np.repeat([0, 1], 5)
+    f = np.array([[0.8, 0, 0.6, 0], [0, 0.8, 0, 0.6]])
+    test_feats, test_labels = np.repeat(f, 5, axis=0), np.repeat([0, 1], 5)
+    g = multi.generalized_curve(seen_feats, seen_labels, seen_text, test_feats, test_labels, new_text,
+                                margins=(0.0, 0.3, 1.2))
+    assert g["seen_acc"] == [1.0, 1.0, 0.0] and g["unseen_acc"] == [0.0, 1.0, 1.0]
+    assert g["harmonic"] == [0.0, 1.0, 0.0] and g["unseen_share_of_seen"] == [0.0, 0.0, 1.0]

@@ -30,12 +30,12 @@ import torch
 from torch import nn
 
 from pgfa_models import assignment
+from pgfa_models.alignment import l2_normalise
 from pgfa_models.calibration import fit_temperature
 from pgfa_models.checkpoint import CheckpointMeta, save_checkpoint
 from pgfa_models.config import to_dict
 from pgfa_models.evaluation import extract_features, hub_stats, predict_mode
 from pgfa_models.model import SkeletonTextModel
-from pgfa_models.alignment import l2_normalise
 from pgfa_models.recognition import center_text, ensemble_features
 from pgfa_models.sysinfo import machine_info
 
@@ -162,18 +162,7 @@ def train_multi(recipe, protocol_name: str, seed: int, out_dir: str | Path | Non
                           recipe.optim, recipe.augment, seed, dev, dist_, out, "e2e",
                           lambda: {"tau": float(model.tau.detach())}, progress, epoch_subset=epoch_subset)
     model = model.cpu().eval()
-    calibration = None
-    if val_mask.any():
-        vf = extract_features(model, ws.x[val_mask])
-        sims = vf @ text_np.T
-        cal = fit_temperature(sims, y[val_mask])
-        _, tf = trial_features(vf, ws.trial[val_mask])
-        _, first = np.unique(ws.trial[val_mask], return_index=True)
-        calibration = {**cal.to_dict(), "groups": val_groups,
-                       "trial_accuracy": float(((tf @ text_np.T).argmax(1) == y[val_mask][first]).mean())}
-        if resolved.tasks:
-            calibration["modes"] = validation_modes(vf, y[val_mask], ws.trial[val_mask], text_np, names,
-                                                    [len(t.labels) for t in resolved.tasks], seed=seed)
+    calibration, seen = validate(model, ws.where(val_mask), y[val_mask], val_groups, text_np, names, resolved, seed)
     summary = {"protocol": protocol_name, "seed": seed, "train_windows": int(len(train_ws)),
                "train_trials": int(len(np.unique(train_ws.trial))),
                "train_groups": sorted(set(train_ws.group.tolist())), "classes": names,
@@ -196,7 +185,8 @@ def train_multi(recipe, protocol_name: str, seed: int, out_dir: str | Path | Non
                    "window": {"frames": recipe.corpus.window_frames, "stride": recipe.corpus.stride_frames}})
         save_checkpoint(out / "model.safetensors", model, meta)
     if evaluate_after and resolved.tasks:
-        summary["tasks"] = evaluate_tasks(model, recipe, resolved, catalog, encode, cache=cache, center=center)
+        summary["tasks"] = evaluate_tasks(model, recipe, resolved, catalog, encode, cache=cache, center=center,
+                                          seen=seen)
     if out is not None and dist_.main:
         (out / "eval.json").write_text(json.dumps(summary, indent=2))
     summary["model"] = model
@@ -217,6 +207,51 @@ def _mode_scores(mode: str, feats: np.ndarray, text: np.ndarray, names: list[str
     res["trial_acc"] = float((tpred == labels[first]).mean())
     res["n_trials"] = int(len(uniq))
     return res
+
+
+def validate(model: nn.Module, val: WindowSet, y_val: np.ndarray, val_groups: list[str], text_np: np.ndarray,
+             names: Sequence[str], resolved: Resolved, seed: int):
+    """Calibrated temperature, seen-class accuracy and every mode on the held-out subjects of the
+    training sources. Returns (calibration dict or None, (features, labels, text) of those windows
+    for the generalised evaluation, or None)."""
+    if len(val) == 0:
+        return None, None
+    vf = extract_features(model, val.x)
+    cal = fit_temperature(vf @ text_np.T, y_val)
+    _, tf = trial_features(vf, val.trial)
+    _, first = np.unique(val.trial, return_index=True)
+    calibration = {**cal.to_dict(), "groups": val_groups,
+                   "trial_accuracy": float(((tf @ text_np.T).argmax(1) == y_val[first]).mean())}
+    if resolved.tasks:
+        calibration["modes"] = validation_modes(vf, y_val, val.trial, text_np, names,
+                                                [len(t.labels) for t in resolved.tasks], seed=seed)
+    return calibration, (vf, y_val, text_np)
+
+
+MARGINS = tuple(round(0.02 * i, 2) for i in range(26))  # 0 .. 0.5 in cosine units
+
+
+def generalized_curve(seen_feats: np.ndarray, seen_labels: np.ndarray, seen_text: np.ndarray,
+                      test_feats: np.ndarray, test_labels: np.ndarray, test_text: np.ndarray,
+                      margins: Sequence[float] = MARGINS) -> dict[str, Any]:
+    """Generalised zero-shot, as the live node meets it: the label set is the trained classes plus
+    the task's classes, the windows are held-out subjects of the trained classes plus the task's
+    test windows. For each margin subtracted from the trained classes' cosines (calibrated
+    stacking), window accuracy on each side and their harmonic mean."""
+    k = len(seen_text)
+    text = np.concatenate([seen_text, test_text])
+    s_seen = seen_feats @ text.T
+    s_test = test_feats @ text.T
+    out = {"margins": list(margins), "seen_acc": [], "unseen_acc": [], "harmonic": [], "unseen_share_of_seen": []}
+    for g in margins:
+        shift = np.r_[np.full(k, g), np.zeros(len(test_text))]
+        ps, pt = (s_seen - shift).argmax(1), (s_test - shift).argmax(1)
+        a_s, a_u = float((ps == seen_labels).mean()), float((pt == k + test_labels).mean())
+        out["seen_acc"].append(a_s)
+        out["unseen_acc"].append(a_u)
+        out["harmonic"].append(0.0 if a_s + a_u == 0 else 2 * a_s * a_u / (a_s + a_u))
+        out["unseen_share_of_seen"].append(float((ps >= k).mean()))  # trained windows lost to the new labels
+    return out
 
 
 def validation_modes(feats: np.ndarray, labels: np.ndarray, trial: np.ndarray, text: np.ndarray,
@@ -246,8 +281,9 @@ def validation_modes(feats: np.ndarray, labels: np.ndarray, trial: np.ndarray, t
 
 def evaluate_tasks(model: nn.Module, recipe, resolved: Resolved, catalog, encode,
                    modes: Sequence[str] = EVAL_MODES, cache: bool = True,
-                   center: np.ndarray | None = None) -> list[dict[str, Any]]:
-    """Every task of the protocol: accuracy per mode (windows and whole trials), upper body only."""
+                   center: np.ndarray | None = None, seen=None) -> list[dict[str, Any]]:
+    """Every task of the protocol: accuracy per mode (windows and whole trials), upper body only,
+    and with ``seen`` (from :func:`validate`) the generalised curve of the zero-shot tasks."""
     p = resolved.protocol
     c = recipe.corpus
     ws_all = load_windows(p.test, c.roots.get(p.test), recipe.data.preprocess, c.window_frames, c.stride_frames,
@@ -283,9 +319,51 @@ def evaluate_tasks(model: nn.Module, recipe, resolved: Resolved, catalog, encode
         nn = assignment.nearest_neighbour_agreement(feats, labels, list(ws.group))
         r["nn_ceiling"] = {"accuracy": nn.accuracy, "scored": nn.scored}
         r["upper_body"] = {m: _mode_scores(m, uf, text, names, labels, ws.trial) for m in ("text", "transductive")}
+        if seen is not None and task.name != "seen_concept":
+            r["generalized"] = generalized_curve(*seen, feats, labels, text)
         results.append(r)
     return results
 
 
-__all__ = ["EVAL_MODES", "build_training_set", "evaluate_tasks", "split_validation",
-           "train_multi", "validation_modes"]
+def reevaluate(run_dir: str | Path, cache: bool = True, catalog=None) -> dict[str, Any]:
+    """Validation and every task again for a finished run folder (model.safetensors, recipe.json,
+    eval.json) with this build's evaluation, e.g. after a new measurement was added; what the
+    training recorded (loss, time, tau) is kept. Rewrites and returns eval.json."""
+    import datetime as _dt
+
+    from pgfa_models.checkpoint import load_model
+    from pgfa_models.config import from_dict
+    from pgfa_models.recognition import checkpoint_text_center
+
+    from .train import Recipe, encode_texts
+
+    run = Path(run_dir)
+    recipe = from_dict(Recipe, json.loads((run / "recipe.json").read_text()), str(run / "recipe.json"))
+    summary = json.loads((run / "eval.json").read_text())
+    model, meta = load_model(run / "model.safetensors")
+    seed = int(meta.extra["seed"])
+    if catalog is None:
+        from .catalog import load_catalog
+
+        catalog = load_catalog()
+    resolved = resolve(get_protocol(str(meta.extra["split"])), catalog)
+    ws, y, names, members = build_training_set(recipe, resolved, catalog, cache)
+    if names != list(meta.labels):
+        raise ValueError(f"{run}: the catalogue's training classes no longer match the checkpoint's labels")
+    val_mask, val_groups = split_validation(ws, recipe.corpus.val_groups, seed)
+    encode = lambda t: encode_texts(recipe.text.model, t)  # noqa: E731
+    center = checkpoint_text_center(meta)
+    text_np = center_text(ensemble_features(encode, [_texts_of(catalog, recipe.text.descriptions, m)
+                                                     for m in members]), center)
+    summary["validation"], seen = validate(model, ws.where(val_mask), y[val_mask], val_groups, text_np, names,
+                                           resolved, seed)
+    if resolved.tasks:
+        summary["tasks"] = evaluate_tasks(model, recipe, resolved, catalog, encode, cache=cache, center=center,
+                                          seen=seen)
+    summary["reevaluated"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    (run / "eval.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+__all__ = ["EVAL_MODES", "MARGINS", "build_training_set", "evaluate_tasks", "generalized_curve", "reevaluate",
+           "split_validation", "train_multi", "validate", "validation_modes"]

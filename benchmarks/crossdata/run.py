@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/crossdata/run.py                 # every job, in priority order
     .venv/bin/python benchmarks/crossdata/run.py --only xsource_nw_ucla_s0,all_s0
     .venv/bin/python benchmarks/crossdata/run.py --report        # only rebuild RESULTS.md
+    .venv/bin/python benchmarks/crossdata/run.py --reeval        # evaluate finished runs again
 
 Each job is one ``pgfa-train`` command on a protocol of ``config/protocols.yaml`` (it trains,
 calibrates on held-out subjects of the training sources, and evaluates the protocol's tasks);
@@ -96,11 +97,24 @@ def run_job(job: dict) -> None:
     (RESULTS / f"{job['name']}.json").write_text(json.dumps(res, indent=2))
 
 
+def reevaluate_job(job: dict) -> None:
+    from training.multi import reevaluate
+
+    print(f"[crossdata] re-evaluating {job['name']}", flush=True)
+    res = reevaluate(RUNS / job["name"])
+    old = json.loads((RESULTS / f"{job['name']}.json").read_text())
+    res.update({k: old[k] for k in ("job", "tag", "recipe", "sets", "train_command", "date") if k in old})
+    (RESULTS / f"{job['name']}.json").write_text(json.dumps(res, indent=2))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default="", help="comma-separated job names")
     ap.add_argument("--report", action="store_true", help="only rebuild RESULTS.md")
     ap.add_argument("--list", action="store_true", help="list the jobs")
+    ap.add_argument("--reeval", action="store_true",
+                    help="evaluate finished jobs again (their run folders under runs/crossdata) with this build's "
+                         "evaluation and rewrite their results; with --only, those jobs")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(HERE))
     from report import write_report
@@ -109,7 +123,13 @@ def main(argv=None) -> int:
         for j in jobs():
             print(j["name"], "(done)" if (RESULTS / f"{j['name']}.json").is_file() else "")
         return 0
-    if not args.report:
+    if args.reeval:
+        only = {s for s in args.only.split(",") if s}
+        for job in jobs():
+            if (not only or job["name"] in only) and (RUNS / job["name"] / "model.safetensors").is_file() \
+                    and (RESULTS / f"{job['name']}.json").is_file():
+                reevaluate_job(job)
+    elif not args.report:
         only = {s for s in args.only.split(",") if s}
         for job in jobs():
             if only and job["name"] not in only:
