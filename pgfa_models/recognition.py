@@ -140,6 +140,7 @@ class LabelSet:
         self.names: list[str] = []
         self.text_sets: list[tuple[str, ...]] = []
         self.features = np.zeros((0, 0), np.float32)
+        self.trained = np.zeros(0, bool)  # per class: scored on the texts the checkpoint trained it on
         self.embedded_last = 0  # how many texts the last update had to embed
         self.update(names, descriptions)
 
@@ -170,13 +171,23 @@ class LabelSet:
             out.append((d,) if d else self.default_text_sets.get(n) or (self.default_descriptions.get(n, "") or n,))
         return out
 
+    def trained_mask(self, names: Sequence[str], descriptions: Sequence[str] | None = None) -> np.ndarray:
+        """True for a class the checkpoint was trained on AND scored on its training texts (no
+        explicit description replaces them); a new sentence is never trained."""
+        names = _clean_names(names)
+        descriptions = list(descriptions or [])
+        return np.array([not (descriptions and str(descriptions[i]).strip())
+                         and (n in self.default_text_sets or n in self.default_descriptions)
+                         for i, n in enumerate(names)], dtype=bool)
+
     def prepare(self, names: Sequence[str], descriptions: Sequence[str] | None = None):
         """Embed what a new label set needs without switching to it (slow part, no state change).
 
-        Returns ``(names, text_sets, features, n_new)`` for :meth:`apply`. Raises ValueError on bad input.
+        Returns ``(names, text_sets, features, n_new, trained)`` for :meth:`apply`. Raises ValueError on bad input.
         """
-        names = _clean_names(names)
         sets = self.text_sets_for(names, descriptions)
+        trained = self.trained_mask(names, descriptions)
+        names = _clean_names(names)
         with self._lock:
             new = sorted({t for ts in sets for t in ts if t not in self._memo})
         if new:
@@ -187,15 +198,15 @@ class LabelSet:
         with self._lock:
             need = {t: self._memo[t] for ts in sets for t in ts}
         feats = center_text(ensemble_features(lambda ts: np.stack([need[t] for t in ts]), sets), self.center)
-        return names, sets, feats, len(new)
+        return names, sets, feats, len(new), trained
 
     def apply(self, prepared) -> bool:
         """Switch to a label set returned by :meth:`prepare`; returns whether anything changed."""
-        names, sets, feats, n_new = prepared
+        names, sets, feats, n_new, trained = prepared
         self.embedded_last = n_new
         if names == self.names and sets == self.text_sets:
             return False
-        self.names, self.text_sets, self.features = names, sets, feats
+        self.names, self.text_sets, self.features, self.trained = names, sets, feats, trained
         return True
 
     def update(self, names: Sequence[str], descriptions: Sequence[str] | None = None) -> bool:
@@ -226,6 +237,13 @@ def make_feature_fn(model, device: str = "cpu", num_threads: int | None = None) 
     return fn
 
 
+def check_seen_margin(v) -> float:
+    v = float(v)
+    if not (math.isfinite(v) and 0.0 <= v <= 1.0):
+        raise ValueError(f"seen_margin must be in [0, 1], got {v}")
+    return v
+
+
 class Recognizer:
     """Classify batches of clips against a :class:`LabelSet`, in ``text`` or ``prototype_bank`` mode."""
 
@@ -237,11 +255,13 @@ class Recognizer:
         tau: float = 0.07,
         top_k: int = 3,
         bank_options: Mapping | None = None,
+        seen_margin: float = 0.0,
     ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if not (math.isfinite(tau) and tau > 0):
             raise ValueError(f"tau must be > 0, got {tau}")
+        self.seen_margin = check_seen_margin(seen_margin)
         self.feature_fn = feature_fn
         self.labels = labels
         self.mode = mode
@@ -315,7 +335,12 @@ class Recognizer:
                 cos = np.asarray(res.scores, dtype=np.float64)
             else:
                 cos = l2_normalise(feats) @ self.labels.features.T.astype(np.float64)
-        logits = cos / self.tau
+            trained = self.labels.trained if len(self.labels.trained) == len(names) else np.zeros(len(names), bool)
+            margin = self.seen_margin
+        # calibrated stacking: a sentence label competes with the trained classes only once their
+        # cosines give up the margin (benchmarks/crossdata, generalised zero-shot); the cosines
+        # reported stay the real ones
+        logits = (cos - margin * trained) / self.tau
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         p /= p.sum(axis=1, keepdims=True)
@@ -366,6 +391,7 @@ def load_recognizer(
     encoder=None,
     backend: str = "eager",
     runtime_cache_dir: str | None = None,
+    seen_margin: float = 0.0,
 ):
     """Load a checkpoint and build ``(Recognizer, CheckpointMeta)``.
 
@@ -401,6 +427,6 @@ def load_recognizer(
             error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     if fn is None:
         fn = make_feature_fn(model, device, num_threads)
-    rec = Recognizer(fn, label_set, mode, tau, top_k, bank_options)
+    rec = Recognizer(fn, label_set, mode, tau, top_k, bank_options, seen_margin)
     rec.backend, rec.backend_error, rec.tau_source = used, error, tau_source
     return rec, meta

@@ -130,6 +130,8 @@ class RecognizerNode(LifecycleNode):
             self._recognizer.set_mode(self._p("mode"))
         if "top_k" in names:
             self._recognizer.top_k = int(self._p("top_k"))
+        if "seen_margin" in names:
+            self._recognizer.seen_margin = float(self._p("seen_margin"))
         if names & set(WINDOW_PARAMS):
             try:
                 with self._lock:
@@ -213,7 +215,7 @@ class RecognizerNode(LifecycleNode):
                 bank_options=dict(capacity=int(self._p("bank_capacity")),
                                   min_support=int(self._p("bank_min_support")),
                                   max_age=int(self._p("bank_max_age")) or None),
-                backend=self._p("backend"), device=self._p("device"))
+                backend=self._p("backend"), device=self._p("device"), seen_margin=float(self._p("seen_margin")))
             if rec.backend_error:
                 self.get_logger().warning(f"backend {self._p('backend')!r} unavailable ({rec.backend_error}); "
                                           "using eager PyTorch")

@@ -72,6 +72,10 @@ PARAMS: dict[str, ParamSpec] = {
     "alert_consecutive": ParamSpec(3, "consecutive windows above threshold before an alert", True),
     "alert_combine": ParamSpec(False, "score the alert classes together: the sum of their probabilities "
                                "(P(any alert class), e.g. every fall direction) must reach alert_threshold", True),
+    # chosen on held-out classes of training runs (benchmarks/crossdata/RESULTS.md, generalised
+    # zero-shot), never on live data; no effect when every label is a trained class
+    "seen_margin": ParamSpec(0.18, "cosine margin the checkpoint's trained classes give up to labels defined "
+                             "by a new sentence (0 = none: a new sentence then almost never wins)", True),
     "unknown_threshold": ParamSpec(0.0, "publish 'unknown' as the label when the best score is below this "
                                    "(0 = never; topk keeps the real scores)", True),
     "text_cache_dir": ParamSpec("", "text model / embedding cache root ('' = $PGFA_CACHE_DIR or ~/.cache/pgfa_ros)",
@@ -142,7 +146,7 @@ def check_value(name: str, v, get: Getter) -> str | None:
         return "window_seconds must be a float >= 0"
     if name == "body_timeout" and (not isinstance(v, float) or not v > 0):
         return "body_timeout must be a float > 0"
-    if name in ("alert_threshold", "unknown_threshold") and (not isinstance(v, float) or not 0 <= v <= 1):
+    if name in ("alert_threshold", "unknown_threshold", "seen_margin") and (not isinstance(v, float) or not 0 <= v <= 1):
         return f"{name} must be in [0, 1]"
     if name == "alert_combine" and not isinstance(v, bool):
         return "alert_combine must be true or false"

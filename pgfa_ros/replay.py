@@ -235,7 +235,7 @@ class Replayer:
             num_threads=int(p["num_threads"]) or None,
             bank_options=dict(capacity=int(p["bank_capacity"]), min_support=int(p["bank_min_support"]),
                               max_age=int(p["bank_max_age"]) or None),
-            backend=p["backend"], device=p["device"], encoder=encoder)
+            backend=p["backend"], device=p["device"], encoder=encoder, seen_margin=float(p["seen_margin"]))
         err = alert_classes_error(rule.classes, self.recognizer.labels.names)
         if err:
             raise ValueError(err)

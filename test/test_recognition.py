@@ -86,6 +86,33 @@ def test_text_centre_is_removed_from_every_class_and_checked():
             checkpoint_text_center(Meta())
 
 
+def test_seen_margin_lets_a_sentence_label_compete_with_trained_classes():
+    """Calibrated stacking: trained classes (scored on their checkpoint texts) give up the margin,
+    new sentences and trained names given a new description do not; reported cosines stay real."""
+    from pgfa_models.recognition import check_seen_margin
+
+    enc = FakeEncoder()
+    ls = LabelSet(enc, ["walk", "hop", "wave"], default_text_sets={"walk": ["a person walks"]},
+                  default_descriptions={"wave": "a person waves"})
+    assert ls.trained.tolist() == [True, False, True]
+    assert ls.trained_mask(["walk", "wave"], ["", "waving both arms"]).tolist() == [True, False]
+    walk, hop = ls.features[0], ls.features[1]
+    x = (0.6 * walk + 0.4 * hop)[None]  # nearer the trained class (cosines ~0.83 and ~0.55)
+
+    def fn(clips):
+        return np.repeat(x, len(clips), axis=0)
+
+    clip = np.zeros((1, 3, 4, 25, 1), np.float32)
+    plain = Recognizer(fn, ls, tau=0.05).classify(clip)[0]
+    assert plain.label == "walk"
+    lifted = Recognizer(fn, ls, tau=0.05, seen_margin=0.5).classify(clip)[0]
+    assert lifted.label == "hop"
+    assert lifted.cosines[0] == pytest.approx(float(x[0] @ hop / np.linalg.norm(x[0])), abs=1e-5)
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="seen_margin"):
+            check_seen_margin(bad)
+
+
 def test_labelset_embeds_only_new_texts():
     enc = FakeEncoder()
     ls = LabelSet(enc, ["a", "b"], ["desc a", ""], default_descriptions={"b": "desc b"})

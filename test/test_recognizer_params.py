@@ -21,7 +21,7 @@ def test_every_parameter_is_runtime_or_configure_only():
     assert {"checkpoint", "layout", "skeleton_topic", "backend", "device", "num_threads", "text_cache_dir",
             "bank_dir", "load_bank", "bank_capacity", "max_window_frames", "diagnostics_period",
             "fast_parse"} <= set(CONFIGURE_PARAMS)
-    assert {"labels", "mode", "top_k", "alert_classes", "bank_file", "window_frames"} <= set(RUNTIME_PARAMS)
+    assert {"labels", "mode", "top_k", "alert_classes", "bank_file", "window_frames", "seen_margin"} <= set(RUNTIME_PARAMS)
 
 
 @pytest.mark.parametrize("change", [
@@ -29,6 +29,7 @@ def test_every_parameter_is_runtime_or_configure_only():
     {"labels": ["a", "a"]}, {"labels": ["a", " "]}, {"alert_threshold": 1.5}, {"body_timeout": -1.0},
     {"window_seconds": float("nan")}, {"top_k": 0}, {"max_markers": -1}, {"bank_file": "../x.npz"},
     {"alert_classes": ["fainting"]}, {"labels": ["walking"]}, {"alert_classes": ["a", "a"]},
+    {"seen_margin": -0.1}, {"seen_margin": 2.0}, {"seen_margin": 1},
 ])
 def test_refused_changes_have_a_reason(change):
     cur = dict(CURRENT, alert_classes=["falling down"])
@@ -40,7 +41,8 @@ def test_accepted_changes():
     cur = dict(CURRENT, alert_classes=["falling down"])
     for change in ({"mode": "prototype_bank"}, {"window_frames": 30}, {"alert_threshold": 0.9},
                    {"labels": ["falling down", "lying"]}, {"labels": [], "alert_classes": ["walking"]},
-                   {"labels": ["x", "y"], "alert_classes": ["y"]}, {"alert_classes": []}, {"bank_file": "a.npz"}):
+                   {"labels": ["x", "y"], "alert_classes": ["y"]}, {"alert_classes": []}, {"bank_file": "a.npz"},
+                   {"seen_margin": 0.0}, {"seen_margin": 0.2}):
         assert check_changes(change, cur.__getitem__, LABELS) is None, change
     # before configure the label set is not known: the alert class check waits for configure
     assert check_changes({"alert_classes": ["anything"]}, cur.__getitem__, None) is None
