@@ -4,6 +4,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -74,3 +76,14 @@ def test_generalized_margin_of_a_row_is_chosen_on_the_other_rows():
     assert "| utd/U2 | unseen_split | 1 | 90.0 / 0.0 / 0.0 | 0.10, 80.0 / 30.0 / 20.0 | 0.20 (H 60.0) | 10.0 % |" in text
     assert "| utd/U1 [mpnet] | unseen_split | 1 | 90.0 / 0.0 / 0.0 | - (no other row) |" in text
     assert r.product_margin(runs) == (0.2, ["utd/U1 / unseen_split", "utd/U2 / unseen_split"])  # mean H 0.5 at 0.2
+
+
+def test_the_recognizer_default_margin_is_the_one_the_committed_results_choose():
+    """One fact, one source: pgfa_ros' seen_margin default must be what RESULTS.md computes from
+    the committed results (rerun the report and update the default together)."""
+    from pgfa_ros.recognizer_params import PARAMS
+
+    r = _report()
+    pm = r.product_margin(r._load())
+    assert pm is not None, "no committed result carries the generalised curve"
+    assert PARAMS["seen_margin"].default == pytest.approx(pm[0])
