@@ -96,6 +96,12 @@ def test_configure_parameters_are_read_only_and_runtime_ones_apply(tmp_path):
             assert not node.describe_parameter(name).read_only, name
         assert node.set_parameters([Parameter("top_k", value=2)])[0].successful
         assert node._recognizer.top_k == 2
+        from pgfa_ros.recognizer_params import PARAMS
+
+        assert node._recognizer.seen_margin == PARAMS["seen_margin"].default  # configured from the parameter
+        assert node.set_parameters([Parameter("seen_margin", value=0.0)])[0].successful
+        assert node._recognizer.seen_margin == 0.0
+        assert not node.set_parameters([Parameter("seen_margin", value=3.0)])[0].successful
 
 
 def test_bank_file_is_a_name_in_the_directory_fixed_at_configure(tmp_path):
