@@ -151,16 +151,17 @@ def main(argv=None) -> int:
     from pgfa_models.layouts import get_layout
     from pgfa_models.recognition import load_recognizer
     from pgfa_ros.demo import DEFAULT_CHECKPOINT, build_label_set
+    from pgfa_models.checkpoint import read_meta
     from pgfa_ros.live_pipeline import preprocess_config_from_meta
+    from pgfa_ros.recognizer_params import PARAMS
 
     load_before = uptime()
     t_start = time.time()
     frames = load_frames()
-    from pgfa_models.checkpoint import read_meta
-
     meta = read_meta(DEFAULT_CHECKPOINT)
     names, descs, _ = build_label_set(None, list(meta.labels))
-    rec, meta = load_recognizer(str(DEFAULT_CHECKPOINT), labels=names, descriptions=descs, num_threads=1)
+    rec, meta = load_recognizer(str(DEFAULT_CHECKPOINT), labels=names, descriptions=descs, num_threads=1,
+                                seen_margin=PARAMS["seen_margin"].default)
     layout, pre_cfg = get_layout("mediapipe_33"), preprocess_config_from_meta(meta)
     num_person = int(meta.num_person or 1)
     rates = sorted({1} | {int(x) for x in str(args.detect_every).split(",") if x.strip()})
