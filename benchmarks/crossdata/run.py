@@ -77,6 +77,11 @@ def jobs() -> list[dict]:
     for s in (0, 1, 2):
         for protocol in ("utd/U1", "utd/U2", "xsource/smartfallmm", "xsource/nw_ucla"):
             add(protocol, s, sets=["text.center=true"], tag="center")
+    # ablation: one description kind instead of the ensemble
+    for kind in ("complete", "skeleton"):
+        for s in (0, 1, 2):
+            for protocol in ("utd/U1", "utd/U2"):
+                add(protocol, s, sets=[f"text.descriptions={kind}"], tag=f"desc_{kind}")
     return j
 
 
