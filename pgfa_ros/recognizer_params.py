@@ -74,7 +74,7 @@ PARAMS: dict[str, ParamSpec] = {
                                "(P(any alert class), e.g. every fall direction) must reach alert_threshold", True),
     # chosen on held-out classes of training runs (benchmarks/crossdata/RESULTS.md, generalised
     # zero-shot), never on live data; no effect when every label is a trained class
-    "seen_margin": ParamSpec(0.18, "cosine margin the checkpoint's trained classes give up to labels defined "
+    "seen_margin": ParamSpec(0.12, "cosine margin the checkpoint's trained classes give up to labels defined "
                              "by a new sentence (0 = none: a new sentence then almost never wins)", True),
     "unknown_threshold": ParamSpec(0.0, "publish 'unknown' as the label when the best score is below this "
                                    "(0 = never; topk keeps the real scores)", True),

@@ -33,7 +33,7 @@ def test_targets_from_results_name_what_is_missing():
     assert "mean over the 2 held-out source(s) run 82.5 %: met" in text  # (0.75 + 0.9) / 2
     assert "utd_mhad: not run" in text and "bandai: not run" in text
     assert "MISSED by 30.0 points" in text  # zero-shot 30 % against 60 %
-    assert "U1 75.0 %; mean 75.0 % (met); not run: U2, U3" in text
+    assert "U1 75.0 % (n=1); mean 75.0 % (met); not run: U2, U3" in text
     assert "MISSED in 1 of 4 tasks: xsource/nw_ucla / zero_shot 2.50x" in text
 
 

@@ -63,7 +63,7 @@ def targets(by: dict) -> list[str]:
     for fam in ("multi", "utd"):
         vals = {u: by.get((f"{fam}/{u}", "unseen_split")) for u in ("U1", "U2", "U3")}
         got = {u: _mean(ts, "transductive", "trial_acc") for u, ts in vals.items() if ts}
-        txt = ", ".join(f"{u} {_pct(v)}" for u, v in got.items()) or "none run"
+        txt = ", ".join(f"{u} {_pct(v)} (n={len(vals[u])})" for u, v in got.items()) or "none run"
         missing = [u for u in vals if u not in got]
         avg = float(np.mean(list(got.values()))) if got else None
         if fam == "multi":
