@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from pgfa_ros.recognizer_params import DEFAULT_CHECKPOINT as _DEFAULT_CHECKPOINT
+from pgfa_ros.recognizer_params import PARAMS
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 DEFAULT_VIDEO = ASSETS / "sports2d_demo.mp4"
@@ -127,6 +128,7 @@ def build_params(args, names: list[str], descs: list[str], fps: float = 30.0) ->
         "recognizer": {"ros__parameters": {
             "checkpoint": str(args.checkpoint), "layout": "mediapipe_33", "skeleton_topic": SKELETON_TOPIC,
             "mode": args.mode, "labels": names, "descriptions": descs, "top_k": int(args.top_k),
+            "seen_margin": float(args.seen_margin),
             "window_frames": int(args.window),
             "window_seconds": 0.0 if lockstep else float(args.window) / float(fps or 30.0),
             "stride_frames": int(args.stride),
@@ -397,6 +399,9 @@ def parse_args(argv):
     p.add_argument("--rate", type=float, default=0.0,
                    help="playback speed; 0 (default) = lockstep, every frame as fast as the pose node goes")
     p.add_argument("--mode", choices=("text", "prototype_bank"), default="text")
+    p.add_argument("--seen-margin", type=float, default=PARAMS["seen_margin"].default,
+                   help="the recognizer's seen_margin (default %(default)s; 0 = trained classes get no handicap "
+                        "against the zero-shot sentences)")
     p.add_argument("--top-k", type=int, default=3,
                    help="labels (with probabilities) kept per result in --json; a large value shows where "
                         "the zero-shot sentences rank")
@@ -423,6 +428,8 @@ def parse_args(argv):
         p.error("--max-people must be >= 1")
     if args.top_k < 1:
         p.error("--top-k must be >= 1")
+    if not 0.0 <= args.seen_margin <= 1.0:
+        p.error("--seen-margin must be in [0, 1]")
     # checked before the run, not after a minute of pose estimation
     if args.out.suffix.lower() not in (".gif", ".mp4") or args.out.is_dir():
         p.error(f"--out must be a .gif or .mp4 file path, got {args.out}")
