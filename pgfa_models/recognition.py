@@ -335,8 +335,7 @@ class Recognizer:
                 cos = np.asarray(res.scores, dtype=np.float64)
             else:
                 cos = l2_normalise(feats) @ self.labels.features.T.astype(np.float64)
-            trained = self.labels.trained if len(self.labels.trained) == len(names) else np.zeros(len(names), bool)
-            margin = self.seen_margin
+            trained, margin = self.labels.trained, self.seen_margin
         # calibrated stacking: a sentence label competes with the trained classes only once their
         # cosines give up the margin (benchmarks/crossdata, generalised zero-shot); the cosines
         # reported stay the real ones

@@ -134,7 +134,10 @@ def train_multi(recipe, protocol_name: str, seed: int, out_dir: str | Path | Non
     kind = recipe.text.descriptions
     texts = [_texts_of(catalog, kind, m) for m in members]
     encode = lambda t: encode_texts(recipe.text.model, t)  # noqa: E731
-    text_np = ensemble_features(encode, texts)
+    # every training text embedded once: the class means and the sampled targets share them
+    uniq = list(dict.fromkeys(t for ts in texts for t in ts))
+    emb = dict(zip(uniq, l2_normalise(np.asarray(encode(uniq), np.float32))))
+    text_np = ensemble_features(lambda ts: np.stack([emb[t] for t in ts]), texts)
     center = text_np.astype(np.float64).mean(0) if recipe.text.center else None
     text_np = center_text(text_np, center)
     text_feats = torch.from_numpy(text_np).to(dev)
@@ -154,8 +157,8 @@ def train_multi(recipe, protocol_name: str, seed: int, out_dir: str | Path | Non
         print(f"[multi] {protocol_name}: {len(train_ws)} windows of {len(np.unique(train_ws.trial))} trials, "
               f"{len(names)} classes; validation {int(val_mask.sum())} windows of {val_groups}", file=sys.stderr)
     if recipe.text.sample:
-        step = _sampled_text_step([center_text(l2_normalise(np.asarray(encode(list(dict.fromkeys(t))), np.float32)), center)
-                                   for t in texts], text_feats)
+        step = _sampled_text_step([center_text(np.stack([emb[t] for t in dict.fromkeys(ts)]), center) for ts in texts],
+                                  text_feats)
     else:
         step = _contrastive_step(text_feats)
     history = _run_epochs(module, list(model.parameters()), step, x_all, y_all,

@@ -28,6 +28,11 @@ def _family(r: dict) -> str:
     return r["protocol"] + (f" [{r['tag']}]" if r.get("tag") else "")
 
 
+def _tag(family: str) -> str:
+    """The recipe tag of a family name (``"utd/U1 [mpnet]"`` -> ``"mpnet"``; ``""`` = baseline)."""
+    return family.split(" [", 1)[1].rstrip("]") if " [" in family else ""
+
+
 def _mean(ts, mode, key, sub=None):
     """Mean over seeds of ``modes[mode][key]`` (or ``[key][sub]``), None where no seed has it."""
     v = [t["modes"].get(mode, {}).get(key) for t in ts]
@@ -176,7 +181,7 @@ def _mean_curve(gs: list[dict], key: str) -> np.ndarray:
 def product_margin(runs: list[dict]) -> tuple[float, list[str]] | None:
     """The margin with the best mean harmonic accuracy over every baseline-recipe (untagged)
     task with a generalised curve: held-out classes of training runs, never the live data."""
-    cur = {k: v for k, v in _curves(runs).items() if " [" not in k[0]}
+    cur = {k: v for k, v in _curves(runs).items() if not _tag(k[0])}
     if not cur:
         return None
     margins = next(iter(cur.values()))[0]["margins"]
@@ -199,9 +204,7 @@ def generalized_section(runs: list[dict]) -> list[str]:
           "| best margin (this row) | trained windows taken by new labels at chosen |", "|---" * 7 + "|"]
     for (fam, task), gs in sorted(cur.items()):
         margins = gs[0]["margins"]
-        recipe = fam.split(" [")[1] if " [" in fam else ""
-        others = [v for (f2, t2), v in cur.items() if (f2, t2) != (fam, task)
-                  and (f2.split(" [")[1] if " [" in f2 else "") == recipe]
+        others = [v for (f2, t2), v in cur.items() if (f2, t2) != (fam, task) and _tag(f2) == _tag(fam)]
         s_, u_, h_ = (_mean_curve(gs, k) for k in ("seen_acc", "unseen_acc", "harmonic"))
         share = _mean_curve(gs, "unseen_share_of_seen")
         if others:

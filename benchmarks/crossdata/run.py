@@ -128,14 +128,13 @@ def main(argv=None) -> int:
         for j in jobs():
             print(j["name"], "(done)" if (RESULTS / f"{j['name']}.json").is_file() else "")
         return 0
+    only = {s for s in args.only.split(",") if s}
     if args.reeval:
-        only = {s for s in args.only.split(",") if s}
         for job in jobs():
             if (not only or job["name"] in only) and (RUNS / job["name"] / "model.safetensors").is_file() \
                     and (RESULTS / f"{job['name']}.json").is_file():
                 reevaluate_job(job)
     elif not args.report:
-        only = {s for s in args.only.split(",") if s}
         for job in jobs():
             if only and job["name"] not in only:
                 continue
