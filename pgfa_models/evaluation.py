@@ -153,11 +153,17 @@ def _sinkhorn_facts(sk: assignment.SinkhornResult, o: Mapping) -> dict[str, Any]
 
 def predict_mode(mode: str, features: np.ndarray, text_features: np.ndarray, class_names: list[str],
                  alpha: float = 0.9, bank_kwargs: Mapping | None = None,
-                 assign_kwargs: Mapping | None = None) -> ModePrediction:
+                 assign_kwargs: Mapping | None = None, penalty: np.ndarray | None = None) -> ModePrediction:
     """Predictions of one mode for L2-normalised ``features`` (N, D) against L2-normalised
-    ``text_features`` (K, D) (as :func:`extract_features` and ``TextEncoder`` give them)."""
+    ``text_features`` (K, D) (as :func:`extract_features` and ``TextEncoder`` give them).
+
+    ``penalty`` (K,): subtracted from the cosines before the argmax in ``text`` and ``bank``
+    mode, as the live recognizer subtracts its ``seen_margin`` from the trained classes."""
+    if penalty is not None and mode not in ("text", "bank"):
+        raise ValueError(f"a cosine penalty (seen margin) applies to modes text and bank, not {mode!r}")
     if mode == "text":
-        pred = (np.asarray(features) @ np.asarray(text_features).T).argmax(1)
+        s = np.asarray(features) @ np.asarray(text_features).T
+        pred = (s if penalty is None else s - penalty).argmax(1)
         return ModePrediction(mode, pred.astype(np.int64))
     if mode in TWO_PASS_MODES:
         r, facts = two_pass_predict(mode, features, text_features, alpha, assign_kwargs)
@@ -178,7 +184,8 @@ def predict_mode(mode: str, features: np.ndarray, text_features: np.ndarray, cla
             bank = assignment.HubAwareBank(text_features, class_names, assign_options(assign_kwargs)["csls_k"],
                                            **dict(bank_kwargs or {}))
         res = bank.update(features)
-        return ModePrediction(mode, np.asarray(res.labels, np.int64), {
+        labels = res.labels if penalty is None else np.argmax(res.scores - penalty, axis=1)
+        return ModePrediction(mode, np.asarray(labels, np.int64), {
             "bank": {"capacity": bank.capacity, "min_support": bank.min_support,
                      "max_entropy": bank.max_entropy, "pseudo_label_source": bank.pseudo_label_source,
                      "max_age": bank.max_age},

@@ -20,7 +20,7 @@ def utd_subset_dir(utd_dir: Path, dest: Path, classes=U1, subjects=SUBJECTS) -> 
     return dest
 
 
-def make_centered_checkpoint(path: Path, utd_dir: Path, seed: int = 0) -> Path:
+def make_centered_checkpoint(path: Path, utd_dir: Path, seed: int = 0, descriptions: dict | None = None) -> Path:
     """Random-weight ST-GCN whose projection is centred on a few real clips, so that its
     zero-shot predictions are spread over several classes (a plain random model predicts one
     class for everything, which would make an equality test weak)."""
@@ -40,7 +40,7 @@ def make_centered_checkpoint(path: Path, utd_dir: Path, seed: int = 0) -> Path:
         mu = model.encoder(torch.from_numpy(x)).mean(0)
         model.psi.bias.copy_(-model.psi.weight @ mu)
     meta = CheckpointMeta(text_model="all-MiniLM-L6-v2", text_dim=384, labels=["a", "b"], encoder=enc,
-                          extra={"description_kind": "complete"})
+                          descriptions=descriptions or {}, extra={"description_kind": "complete"})
     return save_checkpoint(path, model, meta)
 
 

@@ -13,6 +13,7 @@ from pgfa_ros.bag.cli import main as bag_main
 from pgfa_ros.bag.clips import read_bag_clips
 from pgfa_ros.bag.convention import LABEL_TOPIC, META_TOPIC, SKELETON_TOPIC, STRING, ClipLabel
 from pgfa_ros.bag.io import BagWriter, open_reader, read_messages, string_msg
+from pgfa_ros.recognizer_params import PARAMS
 
 MODES = "text,transductive,bank"
 
@@ -331,3 +332,31 @@ def test_label_yaml_can_extend_the_checkpoint_labels(setup, bare_bag, embedded, 
     got = json.loads(out.read_text())
     assert got["labels"] == ["a", "b", "jumping"]
     assert got["texts"] == ["the first class", "b", "a person jumps"]
+
+
+def test_unlabelled_bag_applies_the_nodes_seen_margin(setup, utd_dir, bare_bag, capsys):
+    """With the checkpoint's classes in the label set, text mode handicaps them by the node's
+    seen_margin (default the node's), so a replayed label set ranks as the live node ranks it."""
+    tmp, data, ckpt, bags, ref = setup
+    trained = make_centered_checkpoint(tmp / "trained.safetensors", utd_dir, descriptions={
+        "a": "A person waves the right hand above the head.", "b": "A person claps both hands."})
+    f = tmp / "with_trained.yaml"
+    f.write_text("include_checkpoint_labels: true\nlabels:\n  - {name: jumping, description: a person jumps}\n")
+    out = tmp / "margin.json"
+    base = ["eval", str(bare_bag), "--checkpoint", str(trained), "--layout", "kinect_v1_20", "--fps", "30",
+            "--labels", str(f), "--modes", "text,bank", "--json", str(out), "-q"]
+    got = {}
+    for margin in (None, "0", "1"):
+        rc = bag_main(base + ([] if margin is None else ["--seen-margin", margin]))
+        assert rc == 0, capsys.readouterr().err
+        got[margin] = json.loads(out.read_text())
+    assert got[None]["trained_labels"] == ["a", "b"]
+    assert [r["seen_margin"] for r in got[None]["results"]] == [PARAMS["seen_margin"].default] * 2
+    won = {m: {r["mode"]: r["per_class"]["jumping"]["predicted"] for r in g["results"]} for m, g in got.items()}
+    n = got["0"]["n"]
+    # the margin only takes from the trained classes: the new label's windows grow with it
+    for mode in ("text", "bank"):
+        assert won["0"][mode] <= won[None][mode] <= won["1"][mode] <= n
+    assert won["0"]["text"] < won["1"]["text"] and won["0"]["bank"] < won["1"]["bank"]
+    rc = bag_main(base + ["--seen-margin", "2"])
+    assert "seen_margin" in _one_line_error(capsys, rc)

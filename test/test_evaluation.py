@@ -25,6 +25,34 @@ def test_modes_match_the_alignment_functions(feats):
     assert b.extra["bank"]["capacity"] == 4
 
 
+class _OnesEncoder:
+    def encode(self, texts):
+        return np.ones((len(texts), 8), np.float32)
+
+
+def test_a_penalty_is_the_live_recognizers_seen_margin(feats):
+    """pgfa-bag eval's margin on trained classes ranks exactly as Recognizer(seen_margin=...)."""
+    from pgfa_models.recognition import LabelSet, Recognizer
+
+    v, w = feats
+    names = ["a", "b", "c"]
+    trained = np.array([True, True, False])
+    ls = LabelSet(_OnesEncoder(), names)  # features replaced below by the fixture's text features
+    ls.names, ls.features, ls.trained = names, w, trained
+    for margin in (0.0, 0.1, 0.3):
+        live = Recognizer(lambda x: x, ls, tau=0.05, seen_margin=margin).classify_features(v)
+        pen = margin * trained
+        assert [names.index(p.label) for p in live] == predict_mode("text", v, w, names, penalty=pen).pred.tolist()
+    plain = predict_mode("text", v, w, names).pred
+    lifted = predict_mode("text", v, w, names, penalty=0.3 * trained).pred
+    assert (lifted == 2).sum() > (plain == 2).sum()
+    bank = predict_mode("bank", v, w, names, bank_kwargs={"capacity": 4, "min_support": 2}, penalty=0.3 * trained)
+    res = PrototypeBank(w, names, capacity=4, min_support=2).update(v)
+    assert np.array_equal(bank.pred, np.argmax(res.scores - 0.3 * trained, axis=1))
+    with pytest.raises(ValueError, match="text and bank"):
+        predict_mode("transductive", v, w, names, penalty=0.3 * trained)
+
+
 def test_unknown_mode(feats):
     with pytest.raises(ValueError, match="unknown mode 'x'"):
         predict_mode("x", *feats, ["a", "b", "c"])

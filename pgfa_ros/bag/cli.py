@@ -177,6 +177,9 @@ def cmd_eval(a) -> int:
     if not a.quiet:
         how = "labelled clips" if all(b.labelled for b in bags) else "live-node windows"
         print(f"pgfa-bag eval: {len(bags)} bag(s), {how}; modes {', '.join(modes)}")
+    from pgfa_ros.recognizer_params import PARAMS
+
+    seen_margin = PARAMS["seen_margin"].default if a.seen_margin is None else a.seen_margin
     from training import descriptions as catalog  # CLI-level: splits and descriptions are project data
     from training.splits import get_split
 
@@ -184,7 +187,8 @@ def cmd_eval(a) -> int:
                           split=get_split(a.split) if a.split else None, classes=a.classes,
                           descriptions=a.descriptions, bank_options=bank or None,
                           two_stage_checkpoint=a.two_stage_checkpoint, catalog=catalog, device=a.device,
-                          labels=labels, dataset=a.dataset, assign_options=assign or None, groups=groups)
+                          labels=labels, dataset=a.dataset, assign_options=assign or None, groups=groups,
+                          seen_margin=seen_margin)
     # every bag read and every clip evaluated: only now are outputs written
     files = write_outputs(report, a.json, a.report)
     for r in report["results"]:
@@ -283,6 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "comma-separated names (\"walk,sit down\") or a label YAML (config/recognizer.yaml, "
                    "pgfa_ros/assets/demo_labels.yaml, or labels: + descriptions:)")
     e.add_argument("--dataset", help="dataset whose catalogue names --classes indices (bags without /pgfa/meta)")
+    e.add_argument("--seen-margin", type=float,
+                   help="bags without ground truth: cosine margin the checkpoint's trained classes give up to "
+                   "new sentence labels in text and bank mode (default: the recognizer node's seen_margin "
+                   "default, so a replayed label set ranks as the node ranks it; 0 = none)")
     e.add_argument("--descriptions", help="name | complete | skeleton | name+complete (default: the checkpoint's)")
     e.add_argument("--json", help="write the results as JSON (the pgfa-eval report: results[] with "
                    "mode, accuracy, n, per_class; plus per-clip predictions)")

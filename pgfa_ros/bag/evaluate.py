@@ -256,7 +256,7 @@ def run_eval(bags: Sequence[BagClips], checkpoint: str | os.PathLike, *, modes: 
              bank_options: Mapping | None = None, two_stage_checkpoint: str | None = None,
              catalog=None, device: str = "cpu", labels: LabelSpec | None = None,
              dataset: str | None = None, assign_options: Mapping | None = None,
-             groups=None) -> tuple[dict, EvalSet]:
+             groups=None, seen_margin: float = 0.0) -> tuple[dict, EvalSet]:
     """Evaluate clips read from bags; returns (pgfa-eval report dict, the clips).
 
     ``split`` (a ``training.splits.Split``) picks its unseen classes; otherwise ``classes`` or
@@ -267,6 +267,8 @@ def run_eval(bags: Sequence[BagClips], checkpoint: str | os.PathLike, *, modes: 
     node) or over class indices that the bag's meta or ``dataset`` / ``split`` names.
     ``assign_options``: options of the hub-aware modes; ``groups``: clip name -> group (subject)
     for the nearest-neighbour ceiling (both as :func:`pgfa_models.evaluation.evaluate`).
+    ``seen_margin``: unlabelled bags only, the live recognizer's margin on the checkpoint's
+    trained classes (text and bank mode), so a replayed label set ranks as the node ranks it.
     """
     from pgfa_models import evaluation
     from pgfa_models.config import ConfigError, from_dict
@@ -280,7 +282,7 @@ def run_eval(bags: Sequence[BagClips], checkpoint: str | os.PathLike, *, modes: 
     if not es.labelled:
         return predict_unlabelled(es, checkpoint, modes, alpha, classes, descriptions, bank_options, device,
                                   bag_list, cat, labels=labels, split=split, dataset=dataset,
-                                  assign_options=assign_options), es
+                                  assign_options=assign_options, seen_margin=seen_margin), es
     if labels is not None:
         raise BagError("--labels is for bags without ground truth; labelled bags are scored on their own "
                        "classes (choose them with --classes or --split)")
@@ -313,7 +315,8 @@ def run_eval(bags: Sequence[BagClips], checkpoint: str | os.PathLike, *, modes: 
 # ----------------------------------------------------------------------------- unlabelled
 def predict_unlabelled(es: EvalSet, checkpoint, modes, alpha, classes, descriptions, bank_options, device,
                        bag_list, catalog: BagCatalog, *, labels: LabelSpec | None = None, split=None,
-                       dataset: str | None = None, assign_options: Mapping | None = None) -> dict:
+                       dataset: str | None = None, assign_options: Mapping | None = None,
+                       seen_margin: float = 0.0) -> dict:
     """Predictions only (no ground truth): counts per predicted class for each mode.
 
     The label set is ``labels`` (names + descriptions, embedded like the recogniser node's
@@ -321,8 +324,13 @@ def predict_unlabelled(es: EvalSet, checkpoint, modes, alpha, classes, descripti
     all of the bag's meta classes, named and described by the catalogue."""
     from pgfa_models.checkpoint import load_model
     from pgfa_models.evaluation import PREDICTION_MODES, extract_features, predict_mode
-    from pgfa_models.recognition import LabelSet
+    from pgfa_models.recognition import LabelSet, check_seen_margin
     from pgfa_models.text import TextEncoder
+
+    try:
+        seen_margin = check_seen_margin(seen_margin)
+    except ValueError as exc:
+        raise BagError(str(exc)) from None
 
     for mode in modes:
         if mode not in PREDICTION_MODES:
@@ -376,17 +384,22 @@ def predict_unlabelled(es: EvalSet, checkpoint, modes, alpha, classes, descripti
     feats = extract_features(model, es.x, device=device)
     results = []
     keys = ids if ids is not None else list(range(len(names)))
+    # the node's calibrated stacking: trained classes give up the margin (text and bank mode)
+    penalty = seen_margin * label_set.trained.astype(np.float64) if seen_margin and label_set.trained.any() else None
     for mode in modes:
+        pen = penalty if mode in ("text", "bank") else None
         pred = predict_mode(mode, feats, tf, list(label_set.names), alpha, bank_options,
-                            assign_options).pred  # bank: bag time order
+                            assign_options, pen).pred  # bank: bag time order
         counts = np.bincount(np.asarray(pred, dtype=np.int64), minlength=len(names))
         results.append({"mode": mode, "accuracy": None, "n": int(len(pred)),
+                        "seen_margin": seen_margin if pen is not None else 0.0,
                         "per_class": {n: {"id": c, "predicted": int(k)} for n, c, k in zip(names, keys, counts)},
                         "predictions": [{"name": nm, "pred": keys[int(p)], "label": names[int(p)]}
                                         for nm, p in zip(es.names, pred)]})
     return {"checkpoint": str(checkpoint), "split": None if split is None else split.name,
             "unseen_classes": ids if ids is not None else [], "labels": list(label_set.names),
             "texts": list(label_set.texts), "label_source": label_source, "alpha": alpha,
+            "trained_labels": [n for n, t in zip(label_set.names, label_set.trained) if t],
             "results": results, "text_model": meta.text_model, "descriptions": kind, "n": len(es.names),
             "rejected": es.rejected, "bags": bag_list, "labelled": False}
 
