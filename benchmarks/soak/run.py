@@ -467,7 +467,7 @@ def main(argv=None) -> int:
     ap.add_argument("--duration", type=float, default=600.0, help="seconds of publishing (default 600)")
     ap.add_argument("--sample", type=float, default=5.0, help="seconds between samples")
     ap.add_argument("--backend", default="eager", help="recognizer backend parameter")
-    ap.add_argument("--checkpoint", default=None, help="default: the packaged UTD-MHAD checkpoint")
+    ap.add_argument("--checkpoint", default=None, help="default: the packaged default checkpoint (DEFAULT_CHECKPOINT)")
     ap.add_argument("--alert-class", default=None, help="default: the checkpoint's first label")
     ap.add_argument("--max-growth-mb", type=float, default=5.0,
                     help="largest RSS growth over the second half that counts as flat")
