@@ -159,6 +159,15 @@ class LabelSet:
         return [ts[0] for ts in self.text_sets_for(names, descriptions)]
 
     def text_sets_for(self, names: Sequence[str], descriptions: Sequence[str] | None = None) -> list[tuple[str, ...]]:
+        return [ts for ts, _ in self._resolve(names, descriptions)]
+
+    def trained_mask(self, names: Sequence[str], descriptions: Sequence[str] | None = None) -> np.ndarray:
+        """True for a class the checkpoint was trained on AND scored on its training texts (no
+        explicit description replaces them); a new sentence is never trained."""
+        return np.array([trained for _, trained in self._resolve(names, descriptions)], dtype=bool)
+
+    def _resolve(self, names: Sequence[str], descriptions: Sequence[str] | None) -> list[tuple[tuple[str, ...], bool]]:
+        """Per class: its texts and whether they are the checkpoint's training texts (one rule for both)."""
         names = _clean_names(names)
         descriptions = list(descriptions or [])
         if descriptions and len(descriptions) != len(names):
@@ -168,25 +177,21 @@ class LabelSet:
         out = []
         for i, n in enumerate(names):
             d = str(descriptions[i]).strip() if descriptions else ""
-            out.append((d,) if d else self.default_text_sets.get(n) or (self.default_descriptions.get(n, "") or n,))
+            if d:
+                out.append(((d,), False))
+            else:
+                known = n in self.default_text_sets or n in self.default_descriptions
+                out.append((self.default_text_sets.get(n) or (self.default_descriptions.get(n, "") or n,), known))
         return out
-
-    def trained_mask(self, names: Sequence[str], descriptions: Sequence[str] | None = None) -> np.ndarray:
-        """True for a class the checkpoint was trained on AND scored on its training texts (no
-        explicit description replaces them); a new sentence is never trained."""
-        names = _clean_names(names)
-        descriptions = list(descriptions or [])
-        return np.array([not (descriptions and str(descriptions[i]).strip())
-                         and (n in self.default_text_sets or n in self.default_descriptions)
-                         for i, n in enumerate(names)], dtype=bool)
 
     def prepare(self, names: Sequence[str], descriptions: Sequence[str] | None = None):
         """Embed what a new label set needs without switching to it (slow part, no state change).
 
         Returns ``(names, text_sets, features, n_new, trained)`` for :meth:`apply`. Raises ValueError on bad input.
         """
-        sets = self.text_sets_for(names, descriptions)
-        trained = self.trained_mask(names, descriptions)
+        resolved = self._resolve(names, descriptions)
+        sets = [ts for ts, _ in resolved]
+        trained = np.array([t for _, t in resolved], dtype=bool)
         names = _clean_names(names)
         with self._lock:
             new = sorted({t for ts in sets for t in ts if t not in self._memo})
