@@ -49,6 +49,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from visualization_msgs.msg import Marker, MarkerArray
 
+from .node_entities import destroy_entities
 from .pose import ImageDecodeError, image_msg_to_rgb, resize_max_width
 from .skeleton_msgs import JOINT_ID_STRIDE, joints_to_marker_array
 
@@ -271,16 +272,7 @@ class PoseEstimatorNode(LifecycleNode):
 
     def _destroy_entities(self) -> None:
         self._stop_worker()
-        for e in self._entities:
-            try:
-                if hasattr(e, "timer_period_ns"):
-                    self.destroy_timer(e)
-                elif hasattr(e, "msg_type") and hasattr(e, "callback"):
-                    self.destroy_subscription(e)
-                else:
-                    self.destroy_publisher(e)
-            except Exception:  # noqa: BLE001
-                pass
+        destroy_entities(self, self._entities)
         self._entities = []
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:

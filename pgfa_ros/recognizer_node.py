@@ -53,6 +53,7 @@ from pgfa_models.preprocess import PreprocessConfig
 from pgfa_models.recognition import load_recognizer
 from pgfa_ros.action_messages import action_message, alert_message, text_marker_specs, to_json
 from pgfa_ros.alerts import AlertRule, AlertTracker, alert_classes_error
+from pgfa_ros.node_entities import destroy_entities
 from pgfa_ros.recognizer_params import (ALERT_PARAMS, CONFIGURE_PARAMS, DEFAULT_CHECKPOINT, PARAMS, RUNTIME_PARAMS,
                                         WINDOW_PARAMS, alert_rule, bank_file_error, check_changes, resolve_checkpoint,
                                         window_config)
@@ -278,18 +279,7 @@ class RecognizerNode(LifecycleNode):
             if self._windows is not None:
                 self._windows.clear()
             pubs = self._sync_bodies()
-        for e in self._entities + pubs:
-            try:
-                if hasattr(e, "timer_period_ns"):
-                    self.destroy_timer(e)
-                elif hasattr(e, "srv_type"):
-                    self.destroy_service(e)
-                elif hasattr(e, "msg_type") and hasattr(e, "callback"):
-                    self.destroy_subscription(e)
-                else:
-                    self.destroy_publisher(e)
-            except Exception:
-                pass
+        destroy_entities(self, self._entities + pubs)
         self._entities = []
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
