@@ -9,6 +9,8 @@ EXPECTED = {
     "utd_mhad/U2": [0, 9, 16, 20, 25],
     "utd_mhad/U3": [12, 15, 17, 18, 25],
     "utd_mhad/U4": [0, 3, 10, 12, 16, 22, 24],
+    "utd_mhad/V1": [4, 6, 7, 11, 19],
+    "utd_mhad/V2": [1, 5, 8, 21, 26],
     "ntu60/setting1/split1": [4, 19, 31, 47, 51],
     "ntu60/setting1/split2": [12, 29, 32, 44, 59],
     "ntu60/setting1/split3": [7, 20, 28, 39, 58],
@@ -87,3 +89,10 @@ def test_custom_file_and_missing(tmp_path):
     assert s.unseen == (0, 4) and s.seen == (1, 2, 3)
     with pytest.raises(SplitError, match="not found"):
         load_splits(tmp_path / "nope.yaml")
+
+
+def test_validation_splits_never_hold_out_a_test_class():
+    splits = load_splits()
+    tested = {c for u in ("U1", "U2", "U3", "U4") for c in splits[f"utd_mhad/{u}"].unseen}
+    for v in ("V1", "V2"):
+        assert not set(splits[f"utd_mhad/{v}"].unseen) & tested, v

@@ -82,6 +82,15 @@ def jobs() -> list[dict]:
         for s in (0, 1, 2):
             for protocol in ("utd/U1", "utd/U2"):
                 add(protocol, s, sets=[f"text.descriptions={kind}"], tag=f"desc_{kind}")
+    # the description kind chosen on validation splits whose classes no U split tests
+    for s in (0, 1, 2):
+        for v in ("V1", "V2"):
+            for kind in ("ensemble", "skeleton"):
+                add(f"utd/{v}", s, sets=[f"text.descriptions={kind}"], tag=f"desc_{kind}")
+    # the skeleton-focused descriptions alone across datasets (after their UTD-MHAD U1/U2 runs)
+    for s in (0, 1, 2):
+        for src in ("nw_ucla", "smartfallmm", "utd_mhad", "bandai"):
+            add(f"xsource/{src}", s, sets=["text.descriptions=skeleton"], tag="desc_skeleton")
     return j
 
 
