@@ -87,3 +87,18 @@ def test_the_recognizer_default_margin_is_the_one_the_committed_results_choose()
     pm = r.product_margin(r._load())
     assert pm is not None, "no committed result carries the generalised curve"
     assert PARAMS["seen_margin"].default == pytest.approx(pm[0])
+
+
+def test_description_kind_is_chosen_on_the_validation_splits_not_on_the_test():
+    r = _report()
+    by = {("utd/V1 [desc_ensemble]", "unseen_split"): [_task(0.6)],
+          ("utd/V2 [desc_ensemble]", "unseen_split"): [_task(0.6)],
+          ("utd/V1 [desc_skeleton]", "unseen_split"): [_task(0.5)],
+          ("utd/V2 [desc_skeleton]", "unseen_split"): [_task(0.5)],
+          ("utd/U1", "unseen_split"): [_task(0.3)],
+          ("utd/U1 [desc_skeleton]", "unseen_split"): [_task(0.9)],  # the test prefers skeleton
+          ("xsource/nw_ucla [desc_skeleton]", "seen_concept"): [_task(0.7), _task(0.8)]}
+    text = "\n".join(r.description_choice(by))
+    assert "Chosen on validation: **ensemble** (V mean 60.0 %; skeleton 50.0 %)" in text
+    assert "| skeleton | 50.0 % (n=1) | 50.0 % (n=1) | 50.0 % | 90.0 % (n=1) | - | nw_ucla 75.0 % / - (n=2) |" in text
+    assert "| complete |" not in text  # never run: no row
