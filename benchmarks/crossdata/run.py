@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/crossdata/run.py --only xsource_nw_ucla_s0,all_s0
     .venv/bin/python benchmarks/crossdata/run.py --report        # only rebuild RESULTS.md
     .venv/bin/python benchmarks/crossdata/run.py --reeval        # evaluate finished runs again
+    .venv/bin/python benchmarks/crossdata/run.py --only utd_V1_desc_skeleton_s0 --retrain  # rebuild a run folder
 
 Each job is one ``pgfa-train`` command on a protocol of ``config/protocols.yaml`` (it trains,
 calibrates on held-out subjects of the training sources, and evaluates the protocol's tasks);
@@ -129,6 +130,9 @@ def main(argv=None) -> int:
     ap.add_argument("--reeval", action="store_true",
                     help="evaluate finished jobs again (their run folders under runs/crossdata) with this build's "
                          "evaluation and rewrite their results; with --only, those jobs")
+    ap.add_argument("--retrain", action="store_true",
+                    help="train jobs whose results exist but whose run folder has no model (e.g. on a fresh clone, "
+                         "for query_texts.py) and rewrite their results")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(HERE))
     from report import write_report
@@ -147,7 +151,8 @@ def main(argv=None) -> int:
         for job in jobs():
             if only and job["name"] not in only:
                 continue
-            if (RESULTS / f"{job['name']}.json").is_file():
+            if (RESULTS / f"{job['name']}.json").is_file() and not (
+                    args.retrain and not (RUNS / job["name"] / "model.safetensors").is_file()):
                 continue
             run_job(job)
             write_report()
