@@ -282,17 +282,23 @@ def validation_modes(feats: np.ndarray, labels: np.ndarray, trial: np.ndarray, t
     return out
 
 
+def task_windows(recipe, resolved: Resolved, tasks: Sequence[Task], cache: bool = True) -> WindowSet:
+    """The test source's windows of the given tasks' classes, as the protocol's test filter keeps them."""
+    p = resolved.protocol
+    c = recipe.corpus
+    ws = load_windows(p.test, c.roots.get(p.test), recipe.data.preprocess, c.window_frames, c.stride_frames,
+                      cache=cache)
+    check_filter_fields(ws.trial_meta, p.test_filter, f"{p.name} test_filter")
+    return _select(ws, p.test, sorted({k for t in tasks for k in t.labels}), p.test_filter)
+
+
 def evaluate_tasks(model: nn.Module, recipe, resolved: Resolved, catalog, encode,
                    modes: Sequence[str] = EVAL_MODES, cache: bool = True,
                    center: np.ndarray | None = None, seen=None) -> list[dict[str, Any]]:
     """Every task of the protocol: accuracy per mode (windows and whole trials), upper body only,
     and with ``seen`` (from :func:`validate`) the generalised curve of the zero-shot tasks."""
     p = resolved.protocol
-    c = recipe.corpus
-    ws_all = load_windows(p.test, c.roots.get(p.test), recipe.data.preprocess, c.window_frames, c.stride_frames,
-                          cache=cache)
-    check_filter_fields(ws_all.trial_meta, p.test_filter, f"{p.name} test_filter")
-    ws_all = _select(ws_all, p.test, sorted({k for t in resolved.tasks for k in t.labels}), p.test_filter)
+    ws_all = task_windows(recipe, resolved, resolved.tasks, cache)
     # features once for every test window (and once more with the legs replaced), shared by the tasks
     feats_all = extract_features(model, ws_all.x)
     upper = replace_lower_body(torch.from_numpy(ws_all.x), torch.ones(len(ws_all), dtype=torch.bool)).numpy()
@@ -328,22 +334,32 @@ def evaluate_tasks(model: nn.Module, recipe, resolved: Resolved, catalog, encode
     return results
 
 
+def load_run(run_dir: str | Path):
+    """``(recipe, model, meta)`` of a finished run folder (``recipe.json`` + ``model.safetensors``)."""
+    from pgfa_models.checkpoint import load_model
+    from pgfa_models.config import from_dict
+
+    from .train import Recipe
+
+    run = Path(run_dir)
+    recipe = from_dict(Recipe, json.loads((run / "recipe.json").read_text()), str(run / "recipe.json"))
+    model, meta = load_model(run / "model.safetensors")
+    return recipe, model, meta
+
+
 def reevaluate(run_dir: str | Path, cache: bool = True, catalog=None) -> dict[str, Any]:
     """Validation and every task again for a finished run folder (model.safetensors, recipe.json,
     eval.json) with this build's evaluation, e.g. after a new measurement was added; what the
     training recorded (loss, time, tau) is kept. Rewrites and returns eval.json."""
     import datetime as _dt
 
-    from pgfa_models.checkpoint import load_model
-    from pgfa_models.config import from_dict
     from pgfa_models.recognition import checkpoint_text_center
 
-    from .train import Recipe, encode_texts
+    from .train import encode_texts
 
     run = Path(run_dir)
-    recipe = from_dict(Recipe, json.loads((run / "recipe.json").read_text()), str(run / "recipe.json"))
+    recipe, model, meta = load_run(run)
     summary = json.loads((run / "eval.json").read_text())
-    model, meta = load_model(run / "model.safetensors")
     seed = int(meta.extra["seed"])
     if catalog is None:
         from .catalog import load_catalog
@@ -368,5 +384,5 @@ def reevaluate(run_dir: str | Path, cache: bool = True, catalog=None) -> dict[st
     return summary
 
 
-__all__ = ["EVAL_MODES", "MARGINS", "build_training_set", "evaluate_tasks", "generalized_curve", "reevaluate",
-           "split_validation", "train_multi", "validate", "validation_modes"]
+__all__ = ["EVAL_MODES", "MARGINS", "build_training_set", "evaluate_tasks", "generalized_curve", "load_run",
+           "reevaluate", "split_validation", "task_windows", "train_multi", "validate", "validation_modes"]

@@ -8,8 +8,9 @@ for the texts a user writes.
 
 For every finished run folder (``runs/crossdata/<job>``, made by ``run.py``) and every zero-shot
 task of its protocol, the unseen classes are scored in ``text`` mode (nearest text feature, per
-whole trial) against query texts of each kind: the class name alone, ONE paraphrase (drawn per
-class, mean over draws), the complete description, the skeleton description, the ensemble.
+whole trial) against query texts of each kind (``QUERIES``): what a user writes (one name, ONE
+paraphrase drawn per class with the mean over draws, one description, name and description
+together) and the project's whole complete / skeleton / ensemble text sets.
 Writes ``query_texts.json`` and ``query_texts.md`` next to this file. Evaluation only: no training.
 """
 from __future__ import annotations
@@ -37,45 +38,39 @@ DEFAULT_JOBS = [f"utd_{v}_desc_{k}_s{s}" for v in ("V1", "V2") for k in ("ensemb
 def _query_sets(cls, query: str, rng) -> list[list[str]]:
     """Text sets for one class: one set, or one per draw for ``one_paraphrase``; a kind the class
     has no text of falls back to its name (as the label set does)."""
-    first = lambda kind: [t for t in cls.texts(kind) if t.strip()][:1]  # noqa: E731
-    sets = _query_sets_raw(cls, query, rng, first)
-    return [s or first("name") for s in sets]
+    from training.multi import _kind_texts
 
-
-def _query_sets_raw(cls, query: str, rng, first) -> list[list[str]]:
+    first = lambda kind: _kind_texts(cls, kind)[:1]  # noqa: E731
     if query == "one_paraphrase":
-        para = [t for t in cls.texts("paraphrases") if t.strip()]
-        return [[para[i]] for i in rng.integers(0, len(para), size=10)] if para else [[]]
-    if query == "name":
-        return [first("name")]
-    if query == "description":
-        return [first("complete")]
-    if query == "name+description":
-        return [first("name") + first("complete")]
-    return [[t for t in cls.texts(query) if t.strip()]]
+        para = _kind_texts(cls, "paraphrases")
+        sets = [[para[i]] for i in rng.integers(0, len(para), size=10)] if para else [[]]
+    elif query == "name":
+        sets = [first("name")]
+    elif query == "description":
+        sets = [first("complete")]
+    elif query == "name+description":
+        sets = [first("name") + first("complete")]
+    else:
+        sets = [_kind_texts(cls, query)]
+    return [s or first("name") for s in sets]
 
 
 def evaluate_run(run: Path, catalog, draws_seed: int = 0) -> dict:
     """The run's protocol, training kind and, per zero-shot task, text-mode trial accuracy per query kind."""
     import torch
 
-    from pgfa_models.checkpoint import load_model
-    from pgfa_models.config import from_dict
     from pgfa_models.evaluation import extract_features, predict_mode
     from pgfa_models.recognition import center_text, checkpoint_text_center, ensemble_features
-    from training.corpus import load_windows, trial_features
-    from training.multi import _select
+    from training.corpus import trial_features
+    from training.multi import load_run, task_windows
     from training.protocols import get_protocol, resolve
-    from training.train import Recipe, encode_texts
+    from training.train import encode_texts
 
-    recipe = from_dict(Recipe, json.loads((run / "recipe.json").read_text()), str(run / "recipe.json"))
-    model, meta = load_model(run / "model.safetensors")
+    recipe, model, meta = load_run(run)
     resolved = resolve(get_protocol(str(meta.extra["split"])), catalog)
     p = resolved.protocol
-    ws_all = load_windows(p.test, recipe.corpus.roots.get(p.test), recipe.data.preprocess,
-                          recipe.corpus.window_frames, recipe.corpus.stride_frames)
     tasks = [t for t in resolved.tasks if t.name != "seen_concept"]
-    ws_all = _select(ws_all, p.test, sorted({k for t in tasks for k in t.labels}), p.test_filter)
+    ws_all = task_windows(recipe, resolved, tasks)
     with torch.no_grad():
         feats_all = extract_features(model, ws_all.x)
     center = checkpoint_text_center(meta)
@@ -115,9 +110,10 @@ def write_markdown(res: dict) -> str:
          "mean ± sample std over the seeds' runs (n = runs). Query texts per class: `name` its first name,",
          "`one_paraphrase` one short phrase (mean over 10 draws), `description` its first complete",
          "description, `name+description` the mean feature of both (how a user's {name, description}",
-         "label could be embedded), then the project's whole `complete` / `skeleton` / ensemble sets. Rows: protocol and the description kind the model was trained against; the",
-         "V splits are the validation splits (classes no U split tests); U1/U2 and the cross-source",
-         "zero-shot tasks are test tasks.", "",
+         "label could be embedded), then the project's whole `complete` / `skeleton` / ensemble sets.",
+         "Rows: protocol and the description kind the model was trained against; the V splits are the",
+         "validation splits (classes no U split tests); U1/U2 and the cross-source zero-shot tasks are",
+         "test tasks.", "",
          "| protocol | task | trained on | n | " + " | ".join(QUERIES) + " |", "|---|---|---|---|" + "---|" * len(QUERIES)]
     for (proto, task, kind), qs in sorted(cells.items()):
         n = len(qs[QUERIES[0]])
@@ -149,15 +145,17 @@ def main(argv=None) -> int:
         print("no finished run folders found (run benchmarks/crossdata/run.py first)", file=sys.stderr)
         return 1
     catalog = load_catalog()
+    info = machine_info()
     res = {"command": "benchmarks/crossdata/query_texts.py" + (" --runs ..." if args.runs else ""),
            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-           "machine": f"{machine_info()['cpu']}, {machine_info()['cpus']} cores", "skipped": missing, "runs": {}}
+           "machine": f"{info['cpu']}, {info['cpus']} cores", "skipped": missing, "runs": {}}
     for i, r in enumerate(runs, 1):
         print(f"[query_texts] {i}/{len(runs)} {r.name}", flush=True)
         res["runs"][r.name] = evaluate_run(r, catalog)
+    md = write_markdown(res)
     (HERE / "query_texts.json").write_text(json.dumps(res, indent=2))
-    (HERE / "query_texts.md").write_text(write_markdown(res))
-    print(write_markdown(res))
+    (HERE / "query_texts.md").write_text(md)
+    print(md)
     return 0
 
 
