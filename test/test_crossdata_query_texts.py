@@ -21,7 +21,7 @@ def _mod():
 class _Cls:
     def texts(self, kind):
         return {"paraphrases": ["waving hello", "a hand wave", " "], "name": ["wave", "waving"],
-                "complete": ["A person waves one hand.", "A hand moves side to side."], "skeleton": []}[kind]
+                "complete": ["A person waves one hand.", "A hand moves side to side."], "skeleton": []}.get(kind, [])
 
 
 def test_user_queries_are_single_texts_and_project_kinds_whole_sets():
@@ -43,3 +43,33 @@ def test_markdown_groups_runs_by_protocol_task_and_training_kind():
     md = q.write_markdown({"command": "cmd", "date": "d", "machine": "m", "runs": runs})
     assert "| utd/V1 | unseen_split | skeleton | 2 | 60.0 ± 14.1 |" in md
     assert "| utd/V1 | unseen_split | ensemble | 1 | 20.0 |" in md
+
+
+class _Other:
+    def texts(self, kind):
+        return {"name": ["hand wave"], "complete": ["A person waves one hand."], "skeleton": ["The wrist swings."],
+                "paraphrases": []}.get(kind, [])
+
+
+def test_a_training_class_of_several_sources_takes_its_first_members_single_texts_and_the_union_of_sets():
+    q = _mod()
+    assert q._query_sets([_Cls(), _Other()], "name", None) == [["wave"]]
+    assert q._query_sets([_Cls(), _Other()], "complete", None) == [
+        ["A person waves one hand.", "A hand moves side to side."]]  # duplicates dropped
+    assert q._query_sets([_Other(), _Cls()], "skeleton", None) == [["The wrist swings."]]
+    assert q._query_sets([_Other()], "one_paraphrase", np.random.default_rng(0)) == [["hand wave"]]
+
+
+def test_scores_are_per_query_kind_and_a_run_without_a_folder_keeps_its_recorded_rows(tmp_path, monkeypatch):
+    q = _mod()
+    # two classes whose name vectors point along x and y: trials along x are class 0
+    vec = {"wave": [1, 0, 0], "hand wave": [0, 1, 0]}
+    encode = lambda ts: np.array([vec.get(t, [0, 0, 1]) for t in ts], np.float32)  # noqa: E731
+    tf = np.array([[1, 0, 0], [0, 1, 0], [0.9, 0.1, 0]], np.float32)
+    acc = q._score(tf, np.array([0, 1, 0]), [_Cls(), _Other()], ["a", "b"], encode, None)
+    assert acc["name"] == 1.0 and set(acc) == set(q.QUERIES)
+    monkeypatch.setattr(q, "HERE", tmp_path)
+    old = {"protocol": "utd/V1", "trained_on": "ensemble", "tasks": [{"task": "unseen_split", "acc": {k: 0.4 for k in q.QUERIES}}]}
+    (tmp_path / "query_texts.json").write_text(__import__("json").dumps({"runs": {"gone_s0": old}}))
+    assert q.main(["--runs", str(tmp_path / "gone_s0")]) == 0  # its folder is gone: the row stays
+    assert "| utd/V1 | unseen_split | ensemble | 1 | 40.0 |" in (tmp_path / "query_texts.md").read_text()

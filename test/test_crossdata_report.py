@@ -99,6 +99,23 @@ def test_description_kind_is_chosen_on_the_validation_splits_not_on_the_test():
           ("utd/U1 [desc_skeleton]", "unseen_split"): [_task(0.9)],  # the test prefers skeleton
           ("xsource/nw_ucla [desc_skeleton]", "seen_concept"): [_task(0.7), _task(0.8)]}
     text = "\n".join(r.description_choice(by))
-    assert "Chosen on validation: **ensemble** (V mean 60.0 %; skeleton 50.0 %)" in text
-    assert "| skeleton | 50.0 % (n=1) | 50.0 % (n=1) | 50.0 % | 90.0 % (n=1) | - | nw_ucla 75.0 % / - (n=2) |" in text
+    assert "Best on V mean, unseen validation classes: **ensemble** (60.0 %; skeleton 50.0 %)" in text
+    assert "| skeleton | 50.0 % (n=1) | 50.0 % (n=1) | 50.0 % | - | 90.0 % (n=1) | - | nw_ucla 75.0 % / - (n=2) |" in text
     assert "| complete |" not in text  # never run: no row
+    assert "seen-class validation:" not in text  # no cross-source run of every source: no choice
+
+
+def test_description_kind_table_shows_seen_class_validation_of_all_four_cross_source_runs():
+    r = _report()
+    by = {("utd/V1 [desc_skeleton]", "unseen_split"): [_task(0.6)],
+          ("utd/V2 [desc_skeleton]", "unseen_split"): [_task(0.6)],
+          ("utd/V1 [desc_ensemble]", "unseen_split"): [_task(0.5)],
+          ("utd/V2 [desc_ensemble]", "unseen_split"): [_task(0.5)]}
+    srcs = ("nw_ucla", "smartfallmm", "utd_mhad", "bandai")
+    meta = {f"xsource/{s}": [{"validation": {"trial_accuracy": 0.8}}, {"validation": {"trial_accuracy": 0.6}}]
+            for s in srcs}
+    meta |= {f"xsource/{s} [desc_skeleton]": [{"validation": {"trial_accuracy": 0.65}}] for s in srcs}
+    text = "\n".join(r.description_choice(by, meta))
+    assert "Best on V mean, unseen validation classes: **skeleton** (60.0 %; ensemble 50.0 %)" in text
+    assert "Best on seen-class validation: **ensemble** (70.0 %; skeleton 65.0 %)" in text
+    assert "| ensemble | 50.0 % (n=1) | 50.0 % (n=1) | 50.0 % | 70.0 % (runs 8) |" in text

@@ -46,7 +46,10 @@ def test_labelset_scores_a_checkpoint_class_on_its_training_ensemble():
     assert ls.texts == ["a person walks", "jump"]
     assert not ls.update(["walk", "jump"])
     ls.update(["walk", "jump"], ["one sentence", ""])  # an explicit description replaces the ensemble
-    np.testing.assert_allclose(ls.features[0], ensemble_features(enc.encode, [["one sentence"]])[0], atol=1e-6)
+    np.testing.assert_allclose(ls.features[0], ensemble_features(enc.encode, [["one sentence", "walk"]])[0], atol=1e-6)
+    assert ls.texts[0] == "one sentence" and ls.text_sets[0] == ("one sentence", "walk")  # with its name
+    ls.update(["hop"], ["hop"])  # a description that repeats the name is one text, not two
+    assert ls.text_sets == [("hop",)]
 
     class Meta:
         labels = ["walk", "jump"]
@@ -118,8 +121,8 @@ def test_labelset_embeds_only_new_texts():
     ls = LabelSet(enc, ["a", "b"], ["desc a", ""], default_descriptions={"b": "desc b"})
     assert ls.texts == ["desc a", "desc b"] and ls.features.shape == (2, 384)
     assert not ls.update(["a", "b"], ["desc a", ""])
-    assert ls.update(["a", "b", "c"])  # descriptions dropped: a falls back to its name
-    assert enc.calls[-1] == ["a", "c"] and ls.embedded_last == 2
+    assert ls.update(["a", "b", "c"])  # descriptions dropped: a falls back to its name,
+    assert enc.calls[-1] == ["c"] and ls.embedded_last == 1  # embedded with its description already
     assert ls.update(["c", "a"])
     assert ls.embedded_last == 0 and len(enc.calls) == 2
     np.testing.assert_allclose(np.linalg.norm(ls.features, axis=1), 1, atol=1e-5)

@@ -46,7 +46,8 @@ from .protocols import Resolved, Task, check_filter_fields, get_protocol, matche
 EVAL_MODES = ("text", "transductive", "balanced", "transductive_balanced", "bank")
 
 
-def _kind_texts(cls, kind: str) -> list[str]:
+def kind_texts(cls, kind: str) -> list[str]:
+    """A catalogue class's non-blank texts of one kind (``name``, ``complete``, ``skeleton``, ``ensemble``...)."""
     return [t for t in cls.texts(kind) if t.strip()]
 
 
@@ -71,7 +72,7 @@ def _texts_of(catalog, kind: str, members: Sequence[tuple[str, int]]) -> list[st
     texts: list[str] = []
     for s, label in members:
         cls = {c.label: c for c in catalog.classes(s)}[label]
-        texts += _kind_texts(cls, kind)
+        texts += kind_texts(cls, kind)
     return list(dict.fromkeys(texts))
 
 
@@ -314,7 +315,7 @@ def evaluate_tasks(model: nn.Module, recipe, resolved: Resolved, catalog, encode
         idx = np.flatnonzero(np.isin(ws_all.label, task.labels))
         ws, feats, uf = ws_all.take(idx), feats_all[idx], upper_all[idx]
         names = [by_label[k].name for k in task.labels]
-        text = center_text(ensemble_features(encode, [_kind_texts(by_label[k], recipe.text.descriptions)
+        text = center_text(ensemble_features(encode, [kind_texts(by_label[k], recipe.text.descriptions)
                                                       for k in task.labels]), center)
         pos = {k: i for i, k in enumerate(task.labels)}
         labels = np.array([pos[int(l)] for l in ws.label], dtype=np.int64)
@@ -384,5 +385,5 @@ def reevaluate(run_dir: str | Path, cache: bool = True, catalog=None) -> dict[st
     return summary
 
 
-__all__ = ["EVAL_MODES", "MARGINS", "build_training_set", "evaluate_tasks", "generalized_curve", "load_run",
-           "reevaluate", "split_validation", "task_windows", "train_multi", "validate", "validation_modes"]
+__all__ = ["EVAL_MODES", "MARGINS", "build_training_set", "evaluate_tasks", "generalized_curve", "kind_texts",
+           "load_run", "reevaluate", "split_validation", "task_windows", "train_multi", "validate", "validation_modes"]

@@ -11,7 +11,10 @@ task of its protocol, the unseen classes are scored in ``text`` mode (nearest te
 whole trial) against query texts of each kind (``QUERIES``): what a user writes (one name, ONE
 paraphrase drawn per class with the mean over draws, one description, name and description
 together) and the project's whole complete / skeleton / ensemble text sets.
-Writes ``query_texts.json`` and ``query_texts.md`` next to this file. Evaluation only: no training.
+Each task of the protocol is scored (seen concepts too: a skeleton-trained model may be queried by
+the whole ensemble), and so is ``validation``, the held-out subjects of the training classes.
+Writes ``query_texts.json`` and ``query_texts.md`` next to this file; runs recorded there earlier
+whose folder is gone are kept. Evaluation only: no training.
 """
 from __future__ import annotations
 
@@ -35,14 +38,17 @@ DEFAULT_JOBS = [f"utd_{v}_desc_{k}_s{s}" for v in ("V1", "V2") for k in ("ensemb
                                 "xsource_bandai") for tag in ("", "_desc_skeleton") for s in (0, 1, 2)]
 
 
-def _query_sets(cls, query: str, rng) -> list[list[str]]:
-    """Text sets for one class: one set, or one per draw for ``one_paraphrase``; a kind the class
-    has no text of falls back to its name (as the label set does)."""
-    from training.multi import _kind_texts
+def _query_sets(classes, query: str, rng) -> list[list[str]]:
+    """Text sets for one class (one catalogue class, or the members of a training class): one set,
+    or one per draw for ``one_paraphrase``. A single text is the first member's; a project kind
+    is the union over members (as training embeds it); a kind without text falls back to the name
+    (as the label set does)."""
+    from training.multi import kind_texts
 
-    first = lambda kind: _kind_texts(cls, kind)[:1]  # noqa: E731
+    classes = classes if isinstance(classes, (list, tuple)) else [classes]
+    first = lambda kind: kind_texts(classes[0], kind)[:1]  # noqa: E731
     if query == "one_paraphrase":
-        para = _kind_texts(cls, "paraphrases")
+        para = kind_texts(classes[0], "paraphrases")
         sets = [[para[i]] for i in rng.integers(0, len(para), size=10)] if para else [[]]
     elif query == "name":
         sets = [first("name")]
@@ -51,51 +57,75 @@ def _query_sets(cls, query: str, rng) -> list[list[str]]:
     elif query == "name+description":
         sets = [first("name") + first("complete")]
     else:
-        sets = [_kind_texts(cls, query)]
+        sets = [list(dict.fromkeys(t for c in classes for t in kind_texts(c, query)))]
     return [s or first("name") for s in sets]
 
 
-def evaluate_run(run: Path, catalog, draws_seed: int = 0) -> dict:
-    """The run's protocol, training kind and, per zero-shot task, text-mode trial accuracy per query kind."""
+def _score(tf: np.ndarray, y: np.ndarray, classes: list, names: list[str], encode, center,
+           draws_seed: int = 0) -> dict[str, float]:
+    """Text-mode accuracy of trial features ``tf`` (true class ``y``) per query kind."""
+    from pgfa_models.evaluation import predict_mode
+    from pgfa_models.recognition import center_text, ensemble_features
+
+    acc = {}
+    for q in QUERIES:
+        rng = np.random.default_rng(draws_seed)
+        per_class = [_query_sets(c, q, rng) for c in classes]
+        accs = []
+        for d in range(max(len(pc) for pc in per_class)):
+            text = center_text(ensemble_features(encode, [pc[d % len(pc)] for pc in per_class]), center)
+            accs.append(float((predict_mode("text", tf, text, names).pred == y).mean()))
+        acc[q] = float(np.mean(accs))
+    return acc
+
+
+def _trials(model, ws, y_window: np.ndarray):
+    """(trial features, trial labels) of a window set: one whole-trial prediction per trial."""
     import torch
 
-    from pgfa_models.evaluation import extract_features, predict_mode
-    from pgfa_models.recognition import center_text, checkpoint_text_center, ensemble_features
+    from pgfa_models.evaluation import extract_features
     from training.corpus import trial_features
-    from training.multi import load_run, task_windows
+
+    with torch.no_grad():
+        feats = extract_features(model, ws.x)
+    _, tf = trial_features(feats, ws.trial)
+    _, first = np.unique(ws.trial, return_index=True)
+    return tf, y_window[first]
+
+
+def evaluate_run(run: Path, catalog) -> dict:
+    """The run's protocol, training kind and text-mode trial accuracy per query kind, for every task
+    of its protocol and for ``validation``: the held-out subjects of the training classes (the
+    run's own calibration windows; no test data), queried the same ways."""
+    from pgfa_models.recognition import checkpoint_text_center
+    from training.multi import build_training_set, load_run, split_validation, task_windows
     from training.protocols import get_protocol, resolve
     from training.train import encode_texts
 
     recipe, model, meta = load_run(run)
     resolved = resolve(get_protocol(str(meta.extra["split"])), catalog)
     p = resolved.protocol
-    tasks = [t for t in resolved.tasks if t.name != "seen_concept"]
-    ws_all = task_windows(recipe, resolved, tasks)
-    with torch.no_grad():
-        feats_all = extract_features(model, ws_all.x)
     center = checkpoint_text_center(meta)
-    by_label = {c.label: c for c in catalog.classes(p.test)}
     encode = lambda t: encode_texts(recipe.text.model, t)  # noqa: E731
     out = []
-    for task in tasks:
+    ws, y, names, members = build_training_set(recipe, resolved, catalog)
+    val_mask, _ = split_validation(ws, recipe.corpus.val_groups, int(meta.extra["seed"]))
+    if val_mask.any():
+        lookup = {s: {c.label: c for c in catalog.classes(s)} for s in p.train}
+        tf, yt = _trials(model, ws.where(val_mask), y[val_mask])
+        classes = [[lookup[s][label] for s, label in m] for m in members]
+        out.append({"task": "validation", "classes": names, "n_trials": int(len(yt)),
+                    "acc": _score(tf, yt, classes, names, encode, center)})
+    ws_all = task_windows(recipe, resolved, resolved.tasks)
+    by_label = {c.label: c for c in catalog.classes(p.test)}
+    for task in resolved.tasks:
         labels_k = [k for k in task.labels if (ws_all.label == k).any()]
-        idx = np.flatnonzero(np.isin(ws_all.label, labels_k))
+        sel = ws_all.where(np.isin(ws_all.label, labels_k))
         pos = {k: i for i, k in enumerate(labels_k)}
-        y = np.array([pos[int(v)] for v in ws_all.label[idx]])
-        _, tf = trial_features(feats_all[idx], ws_all.trial[idx])
-        _, first = np.unique(ws_all.trial[idx], return_index=True)
-        names = [by_label[k].name for k in labels_k]
-        row = {"task": task.name, "classes": names, "n_trials": int(len(first)), "acc": {}}
-        for q in QUERIES:
-            rng = np.random.default_rng(draws_seed)
-            per_class = [_query_sets(by_label[k], q, rng) for k in labels_k]
-            accs = []
-            for d in range(len(per_class[0])):
-                text = center_text(ensemble_features(encode, [pc[d] for pc in per_class]), center)
-                pred = predict_mode("text", tf, text, names).pred
-                accs.append(float((pred == y[first]).mean()))
-            row["acc"][q] = float(np.mean(accs))
-        out.append(row)
+        tf, yt = _trials(model, sel, np.array([pos[int(v)] for v in sel.label]))
+        task_names = [by_label[k].name for k in labels_k]
+        out.append({"task": task.name, "classes": task_names, "n_trials": int(len(yt)),
+                    "acc": _score(tf, yt, [by_label[k] for k in labels_k], task_names, encode, center)})
     return {"protocol": p.name, "trained_on": recipe.text.descriptions, "tasks": out}
 
 
@@ -112,8 +142,11 @@ def write_markdown(res: dict) -> str:
          "description, `name+description` the mean feature of both (how a user's {name, description}",
          "label could be embedded), then the project's whole `complete` / `skeleton` / ensemble sets.",
          "Rows: protocol and the description kind the model was trained against; the V splits are the",
-         "validation splits (classes no U split tests); U1/U2 and the cross-source zero-shot tasks are",
-         "test tasks.", "",
+         "validation splits (classes no U split tests); U1/U2 and the cross-source tasks are test tasks.",
+         "Task `validation`: the run's held-out subjects of its training classes (validation data; a",
+         "training class of several sources is queried by its first member's name / description and by",
+         "the union of its members' sets). Runs evaluated before 2026-12-04 have no validation or",
+         "seen-concept rows.", "",
          "| protocol | task | trained on | n | " + " | ".join(QUERIES) + " |", "|---|---|---|---|" + "---|" * len(QUERIES)]
     for (proto, task, kind), qs in sorted(cells.items()):
         n = len(qs[QUERIES[0]])
@@ -138,22 +171,27 @@ def main(argv=None) -> int:
 
     runs = [Path(r) for r in args.runs] if args.runs else [REPO / "runs" / "crossdata" / j for j in DEFAULT_JOBS]
     missing = [r.name for r in runs if not (r / "model.safetensors").is_file()]
-    if missing:
-        print(f"[query_texts] skipped, no run folder: {', '.join(missing)}", file=sys.stderr)
     runs = [r for r in runs if r.name not in missing]
-    if not runs:
+    out = HERE / "query_texts.json"
+    # runs scored earlier whose folder is gone (run folders are not kept in git) stay in the table
+    kept = json.loads(out.read_text()).get("runs", {}) if out.is_file() else {}
+    if missing:
+        print(f"[query_texts] no run folder (recorded rows kept where there are any): {', '.join(missing)}",
+              file=sys.stderr)
+    if not runs and not kept:
         print("no finished run folders found (run benchmarks/crossdata/run.py first)", file=sys.stderr)
         return 1
-    catalog = load_catalog()
+    catalog = load_catalog() if runs else None
     info = machine_info()
+    now = lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")  # noqa: E731
     res = {"command": "benchmarks/crossdata/query_texts.py" + (" --runs ..." if args.runs else ""),
-           "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-           "machine": f"{info['cpu']}, {info['cpus']} cores", "skipped": missing, "runs": {}}
+           "date": now(), "machine": f"{info['cpu']}, {info['cpus']} cores",
+           "skipped": [m for m in missing if m not in kept], "runs": kept}
     for i, r in enumerate(runs, 1):
         print(f"[query_texts] {i}/{len(runs)} {r.name}", flush=True)
-        res["runs"][r.name] = evaluate_run(r, catalog)
+        res["runs"][r.name] = evaluate_run(r, catalog) | {"evaluated": now()}
     md = write_markdown(res)
-    (HERE / "query_texts.json").write_text(json.dumps(res, indent=2))
+    out.write_text(json.dumps(res, indent=2))
     (HERE / "query_texts.md").write_text(md)
     print(md)
     return 0
