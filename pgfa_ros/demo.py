@@ -391,7 +391,7 @@ def parse_args(argv):
                    help="video file (default: the packaged demo video), or a live camera: an OpenCV device "
                         "index such as 0, or /dev/videoN (real time; stop with Ctrl-C, --max-frames or --timeout)")
     p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT,
-                   help="PGFA checkpoint (default: the packaged UTD-MHAD model)")
+                   help="PGFA checkpoint (default: the packaged four-source model)")
     p.add_argument("--labels", default=None,
                    help="label set: a YAML file like pgfa_ros/assets/demo_labels.yaml, or comma-separated "
                         "class names added to the checkpoint's (default: the packaged demo label set)")
