@@ -43,6 +43,12 @@ def test_markdown_groups_runs_by_protocol_task_and_training_kind():
     md = q.write_markdown({"command": "cmd", "date": "d", "machine": "m", "runs": runs})
     assert "| utd/V1 | unseen_split | skeleton | 2 | 60.0 ± 14.1 |" in md
     assert "| utd/V1 | unseen_split | ensemble | 1 | 20.0 |" in md
+    assert "Cross-source means" not in md  # no cross-source run
+    runs |= {"x_s0": {"protocol": "xsource/bandai", "trained_on": "ensemble", "tasks": [{"task": "validation", "acc": acc(0.4)}]},
+             "x_s1": {"protocol": "xsource/bandai", "trained_on": "ensemble", "tasks": [{"task": "validation", "acc": acc(0.6)}]},
+             "y_s0": {"protocol": "xsource/nw_ucla", "trained_on": "ensemble", "tasks": [{"task": "validation", "acc": acc(0.8)}]}}
+    md = q.write_markdown({"command": "cmd", "date": "d", "machine": "m", "runs": runs})
+    assert "| validation | ensemble | 2 | 65.0 |" in md  # (50 + 80) / 2: sources weigh alike
 
 
 class _Other:
@@ -73,3 +79,7 @@ def test_scores_are_per_query_kind_and_a_run_without_a_folder_keeps_its_recorded
     (tmp_path / "query_texts.json").write_text(__import__("json").dumps({"runs": {"gone_s0": old}}))
     assert q.main(["--runs", str(tmp_path / "gone_s0")]) == 0  # its folder is gone: the row stays
     assert "| utd/V1 | unseen_split | ensemble | 1 | 40.0 |" in (tmp_path / "query_texts.md").read_text()
+    (tmp_path / "query_texts.md").unlink()
+    assert q.main(["--markdown"]) == 0 and "| 40.0 |" in (tmp_path / "query_texts.md").read_text()
+    (tmp_path / "query_texts.json").unlink()
+    assert q.main(["--markdown"]) == 1
