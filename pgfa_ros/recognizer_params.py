@@ -57,7 +57,7 @@ PARAMS: dict[str, ParamSpec] = {
     "layout": ParamSpec("azure_kinect_32", f"source skeleton layout: {sorted(LAYOUTS)}", False),
     "skeleton_topic": ParamSpec("/body_tracking_data", "skeleton MarkerArray topic", False),
     "labels": _arr("class names (empty: the checkpoint's labels)"),
-    "descriptions": _arr("one description per label, or none"),
+    "descriptions": _arr("one description per label (embedded together with its name), or none"),
     "mode": ParamSpec("text", f"classification mode: {MODES}", True),
     "window_frames": ParamSpec(45, "window length in frames (used when window_seconds is 0)", True),
     "window_seconds": ParamSpec(0.0, "window length in seconds (> 0 overrides window_frames)", True),
