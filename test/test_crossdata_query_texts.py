@@ -83,3 +83,19 @@ def test_scores_are_per_query_kind_and_a_run_without_a_folder_keeps_its_recorded
     assert q.main(["--markdown"]) == 0 and "| 40.0 |" in (tmp_path / "query_texts.md").read_text()
     (tmp_path / "query_texts.json").unlink()
     assert q.main(["--markdown"]) == 1
+
+
+def test_generalized_table_reads_the_default_margin_for_both_label_styles():
+    q = _mod()
+    from pgfa_ros.recognizer_params import PARAMS
+
+    m = PARAMS["seen_margin"].default
+    margins = sorted({0.0, m, 0.3})
+    curve = lambda new, best: {"margins": margins, "unseen_acc": [new if g == m else 0.0 for g in margins],  # noqa: E731
+                               "seen_acc": [0.5] * len(margins),
+                               "harmonic": [0.6 if g == best else 0.1 for g in margins]}
+    run = {"protocol": "xsource/nw_ucla", "trained_on": "ensemble",
+           "tasks": [{"task": "zero_shot", "acc": {k: 0.3 for k in q.QUERIES},
+                      "generalized": {"ensemble": curve(0.4, m), "name+description": curve(0.2, 0.3)}}]}
+    md = q.write_markdown({"command": "c", "date": "d", "machine": "m", "runs": {"r_s0": run}})
+    assert f"| xsource/nw_ucla | zero_shot | ensemble | 1 | 40.0 / 20.0 | 50.0 / 50.0 | 60.0 / 10.0 | 0.3 (60.0) |" in md

@@ -33,6 +33,8 @@ REPO = HERE.parents[1]
 # what a user writes (one name; one paraphrase; one description; a {name, description} label
 # embedded as the mean of both) and the project's own text sets per kind
 QUERIES = ("name", "one_paraphrase", "description", "name+description", "complete", "skeleton", "ensemble")
+# new classes in the generalised label set: as the benchmark embeds them, and as a user writes them
+GENERALIZED_QUERIES = ("ensemble", "name+description")
 # the jobs of run.py that train against the ensemble or the skeleton texts alone; the V splits first
 DEFAULT_JOBS = [f"utd_{v}_desc_{k}_s{s}" for v in ("V1", "V2") for k in ("ensemble", "skeleton") for s in (0, 1, 2)] + [
     f"{p}{tag}_s{s}" for p in ("utd_U1", "utd_U2", "xsource_nw_ucla", "xsource_smartfallmm", "xsource_utd_mhad",
@@ -80,25 +82,45 @@ def _score(tf: np.ndarray, y: np.ndarray, classes: list, names: list[str], encod
     return acc
 
 
-def _trials(model, ws, y_window: np.ndarray):
-    """(trial features, trial labels) of a window set: one whole-trial prediction per trial."""
+def _window_features(model, ws) -> np.ndarray:
     import torch
 
     from pgfa_models.evaluation import extract_features
-    from training.corpus import trial_features
 
     with torch.no_grad():
-        feats = extract_features(model, ws.x)
+        return extract_features(model, ws.x)
+
+
+def _trials(feats: np.ndarray, ws, y_window: np.ndarray):
+    """(trial features, trial labels) of a window set: one whole-trial prediction per trial."""
+    from training.corpus import trial_features
+
     _, tf = trial_features(feats, ws.trial)
     _, first = np.unique(ws.trial, return_index=True)
     return tf, y_window[first]
 
 
+def _generalized(val, task_feats, task_y, task_classes, encode, center) -> dict:
+    """The live node's label set (trained classes on their training texts + the task's classes) on
+    held-out windows of both, with the new classes embedded as the project's ensemble and as a user
+    writes them (name + description): how the seen_margin, chosen with the former, fits the latter."""
+    from pgfa_models.recognition import center_text, ensemble_features
+    from training.multi import generalized_curve
+
+    vf, vy, seen_text = val
+    out = {}
+    for q in GENERALIZED_QUERIES:
+        text = center_text(ensemble_features(encode, [_query_sets(c, q, None)[0] for c in task_classes]), center)
+        out[q] = generalized_curve(vf, vy, seen_text, task_feats, task_y, text)
+    return out
+
+
 def evaluate_run(run: Path, catalog) -> dict:
     """The run's protocol, training kind and text-mode trial accuracy per query kind, for every task
     of its protocol and for ``validation``: the held-out subjects of the training classes (the
-    run's own calibration windows; no test data), queried the same ways."""
-    from pgfa_models.recognition import checkpoint_text_center
+    run's own calibration windows; no test data), queried the same ways; for the tasks of new
+    classes also the generalised curve per label style (:func:`_generalized`)."""
+    from pgfa_models.recognition import center_text, checkpoint_text_center, ensemble_features
     from training.multi import build_training_set, load_run, split_validation, task_windows
     from training.protocols import get_protocol, resolve
     from training.train import encode_texts
@@ -108,25 +130,36 @@ def evaluate_run(run: Path, catalog) -> dict:
     p = resolved.protocol
     center = checkpoint_text_center(meta)
     encode = lambda t: encode_texts(recipe.text.model, t)  # noqa: E731
-    out = []
+    out, val = [], None
     ws, y, names, members = build_training_set(recipe, resolved, catalog)
     val_mask, _ = split_validation(ws, recipe.corpus.val_groups, int(meta.extra["seed"]))
     if val_mask.any():
         lookup = {s: {c.label: c for c in catalog.classes(s)} for s in p.train}
-        tf, yt = _trials(model, ws.where(val_mask), y[val_mask])
+        vws = ws.where(val_mask)
+        vf = _window_features(model, vws)
+        tf, yt = _trials(vf, vws, y[val_mask])
         classes = [[lookup[s][label] for s, label in m] for m in members]
         out.append({"task": "validation", "classes": names, "n_trials": int(len(yt)),
                     "acc": _score(tf, yt, classes, names, encode, center)})
+        seen_text = center_text(ensemble_features(
+            encode, [_query_sets(c, recipe.text.descriptions, None)[0] for c in classes]), center)
+        val = (vf, y[val_mask], seen_text)
     ws_all = task_windows(recipe, resolved, resolved.tasks)
     by_label = {c.label: c for c in catalog.classes(p.test)}
     for task in resolved.tasks:
         labels_k = [k for k in task.labels if (ws_all.label == k).any()]
         sel = ws_all.where(np.isin(ws_all.label, labels_k))
         pos = {k: i for i, k in enumerate(labels_k)}
-        tf, yt = _trials(model, sel, np.array([pos[int(v)] for v in sel.label]))
+        yw = np.array([pos[int(v)] for v in sel.label])
+        feats = _window_features(model, sel)
+        tf, yt = _trials(feats, sel, yw)
         task_names = [by_label[k].name for k in labels_k]
-        out.append({"task": task.name, "classes": task_names, "n_trials": int(len(yt)),
-                    "acc": _score(tf, yt, [by_label[k] for k in labels_k], task_names, encode, center)})
+        task_classes = [by_label[k] for k in labels_k]
+        row = {"task": task.name, "classes": task_names, "n_trials": int(len(yt)),
+               "acc": _score(tf, yt, task_classes, task_names, encode, center)}
+        if val is not None and task.name != "seen_concept":
+            row["generalized"] = _generalized(val, feats, yw, task_classes, encode, center)
+        out.append(row)
     return {"protocol": p.name, "trained_on": recipe.text.descriptions, "tasks": out}
 
 
@@ -167,10 +200,45 @@ def write_markdown(res: dict) -> str:
         for (task, kind), by_src in sorted(xs.items()):
             L.append(f"| {task} | {kind} | {len(by_src)} | "
                      + " | ".join(f"{100 * np.mean([a[q] for a in by_src.values()]):.1f}" for q in QUERIES) + " |")
+    L += _generalized_markdown(res)
     if res.get("skipped"):
         L += ["", f"Not in the table (no run folder; `run.py --only <jobs> --retrain` rebuilds them): "
                   f"{', '.join(res['skipped'])}."]
     return "\n".join(L) + "\n"
+
+
+def _generalized_markdown(res: dict) -> list[str]:
+    """At the node's default seen_margin: new- and trained-class window accuracy and their harmonic
+    mean with the new classes embedded each way, and the margin that would suit user labels."""
+    from pgfa_ros.recognizer_params import PARAMS
+
+    m = float(PARAMS["seen_margin"].default)
+    cells = defaultdict(list)
+    for run in res["runs"].values():
+        for t in run["tasks"]:
+            if "generalized" in t:
+                cells[(run["protocol"], t["task"], run["trained_on"])].append(t["generalized"])
+    if not cells:
+        return []
+    e, u = GENERALIZED_QUERIES
+    L = ["", f"Generalised zero-shot, as the live node meets it (trained classes on their training texts plus the "
+              f"task's new classes; windows of held-out subjects of both), new classes embedded as `{e}` (how the "
+              f"default seen_margin {m:g} was chosen) or as `{u}` (how a user's label is embedded). Window "
+              "accuracy %, mean over runs; the last column is the margin with the best H for user labels "
+              "(shown, not used to choose anything).", "",
+         f"| protocol | task | trained on | n | new classes at {m:g}: {e} / {u} | trained classes at {m:g}: "
+         f"{e} / {u} | H at {m:g}: {e} / {u} | best margin for {u} (H) |", "|---|---|---|---|---|---|---|---|"]
+    for (proto, task, kind), gs in sorted(cells.items()):
+        i = gs[0][e]["margins"].index(m) if m in gs[0][e]["margins"] else None
+        if i is None:
+            continue
+        at = lambda q, key: 100 * float(np.mean([g[q][key][i] for g in gs]))  # noqa: E731
+        h_user = np.mean([g[u]["harmonic"] for g in gs], axis=0)
+        j = int(np.argmax(h_user))
+        L.append(f"| {proto} | {task} | {kind} | {len(gs)} | {at(e, 'unseen_acc'):.1f} / {at(u, 'unseen_acc'):.1f} | "
+                 f"{at(e, 'seen_acc'):.1f} / {at(u, 'seen_acc'):.1f} | {at(e, 'harmonic'):.1f} / "
+                 f"{at(u, 'harmonic'):.1f} | {gs[0][u]['margins'][j]:g} ({100 * h_user[j]:.1f}) |")
+    return L
 
 
 def main(argv=None) -> int:
