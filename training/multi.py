@@ -80,6 +80,22 @@ def _class_name(catalog, concepts: Sequence[str]) -> str:
     return " / ".join(catalog.concept(c).name for c in concepts)
 
 
+def class_text_features(catalog, kind: str, members: Sequence[Sequence[tuple[str, int]]], encode,
+                        center=None) -> np.ndarray:
+    """Text feature of each training class (its members' texts of ``kind``), as the checkpoint holds it."""
+    return center_text(ensemble_features(encode, [_texts_of(catalog, kind, m) for m in members]), center)
+
+
+def run_training_set(run: Path, recipe, meta, resolved: Resolved, catalog, cache: bool = True):
+    """``(windows, labels, names, members, val_mask, val_groups)`` of the finished run ``run``, split
+    as its training split them; refuses a catalogue whose classes no longer match the checkpoint's."""
+    ws, y, names, members = build_training_set(recipe, resolved, catalog, cache)
+    if names != list(meta.labels):
+        raise ValueError(f"{run}: the catalogue's training classes no longer match the checkpoint's labels")
+    val_mask, val_groups = split_validation(ws, recipe.corpus.val_groups, int(meta.extra["seed"]))
+    return ws, y, names, members, val_mask, val_groups
+
+
 def build_training_set(recipe, resolved: Resolved, catalog, cache: bool = True, progress: bool = False):
     """(windows, class index per window, class names, member lists) of the training sources."""
     p = resolved.protocol
@@ -367,14 +383,10 @@ def reevaluate(run_dir: str | Path, cache: bool = True, catalog=None) -> dict[st
 
         catalog = load_catalog()
     resolved = resolve(get_protocol(str(meta.extra["split"])), catalog)
-    ws, y, names, members = build_training_set(recipe, resolved, catalog, cache)
-    if names != list(meta.labels):
-        raise ValueError(f"{run}: the catalogue's training classes no longer match the checkpoint's labels")
-    val_mask, val_groups = split_validation(ws, recipe.corpus.val_groups, seed)
+    ws, y, names, members, val_mask, val_groups = run_training_set(run, recipe, meta, resolved, catalog, cache)
     encode = lambda t: encode_texts(recipe.text.model, t)  # noqa: E731
     center = checkpoint_text_center(meta)
-    text_np = center_text(ensemble_features(encode, [_texts_of(catalog, recipe.text.descriptions, m)
-                                                     for m in members]), center)
+    text_np = class_text_features(catalog, recipe.text.descriptions, members, encode, center)
     summary["validation"], seen = validate(model, ws.where(val_mask), y[val_mask], val_groups, text_np, names,
                                            resolved, seed)
     if resolved.tasks:
@@ -385,5 +397,6 @@ def reevaluate(run_dir: str | Path, cache: bool = True, catalog=None) -> dict[st
     return summary
 
 
-__all__ = ["EVAL_MODES", "MARGINS", "build_training_set", "evaluate_tasks", "generalized_curve", "kind_texts",
-           "load_run", "reevaluate", "split_validation", "task_windows", "train_multi", "validate", "validation_modes"]
+__all__ = ["EVAL_MODES", "MARGINS", "build_training_set", "class_text_features", "evaluate_tasks",
+           "generalized_curve", "kind_texts", "load_run", "reevaluate", "run_training_set", "split_validation",
+           "task_windows", "train_multi", "validate", "validation_modes"]

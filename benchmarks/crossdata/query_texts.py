@@ -120,8 +120,8 @@ def evaluate_run(run: Path, catalog) -> dict:
     of its protocol and for ``validation``: the held-out subjects of the training classes (the
     run's own calibration windows; no test data), queried the same ways; for the tasks of new
     classes also the generalised curve per label style (:func:`_generalized`)."""
-    from pgfa_models.recognition import center_text, checkpoint_text_center, ensemble_features
-    from training.multi import build_training_set, load_run, split_validation, task_windows
+    from pgfa_models.recognition import checkpoint_text_center
+    from training.multi import class_text_features, load_run, run_training_set, task_windows
     from training.protocols import get_protocol, resolve
     from training.train import encode_texts
 
@@ -131,8 +131,7 @@ def evaluate_run(run: Path, catalog) -> dict:
     center = checkpoint_text_center(meta)
     encode = lambda t: encode_texts(recipe.text.model, t)  # noqa: E731
     out, val = [], None
-    ws, y, names, members = build_training_set(recipe, resolved, catalog)
-    val_mask, _ = split_validation(ws, recipe.corpus.val_groups, int(meta.extra["seed"]))
+    ws, y, names, members, val_mask, _ = run_training_set(run, recipe, meta, resolved, catalog)
     if val_mask.any():
         lookup = {s: {c.label: c for c in catalog.classes(s)} for s in p.train}
         vws = ws.where(val_mask)
@@ -141,17 +140,16 @@ def evaluate_run(run: Path, catalog) -> dict:
         classes = [[lookup[s][label] for s, label in m] for m in members]
         out.append({"task": "validation", "classes": names, "n_trials": int(len(yt)),
                     "acc": _score(tf, yt, classes, names, encode, center)})
-        seen_text = center_text(ensemble_features(
-            encode, [_query_sets(c, recipe.text.descriptions, None)[0] for c in classes]), center)
-        val = (vf, y[val_mask], seen_text)
+        val = (vf, y[val_mask], class_text_features(catalog, recipe.text.descriptions, members, encode, center))
     ws_all = task_windows(recipe, resolved, resolved.tasks)
+    feats_all = _window_features(model, ws_all)
     by_label = {c.label: c for c in catalog.classes(p.test)}
     for task in resolved.tasks:
         labels_k = [k for k in task.labels if (ws_all.label == k).any()]
-        sel = ws_all.where(np.isin(ws_all.label, labels_k))
+        idx = np.flatnonzero(np.isin(ws_all.label, labels_k))
+        sel, feats = ws_all.take(idx), feats_all[idx]
         pos = {k: i for i, k in enumerate(labels_k)}
         yw = np.array([pos[int(v)] for v in sel.label])
-        feats = _window_features(model, sel)
         tf, yt = _trials(feats, sel, yw)
         task_names = [by_label[k].name for k in labels_k]
         task_classes = [by_label[k] for k in labels_k]
