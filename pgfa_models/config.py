@@ -57,8 +57,14 @@ def read_yaml(path: str | Path, error: type[Exception] = ConfigError, what: str 
         return yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise error(f"{what} not found: {path}") from None
+    except IsADirectoryError:
+        raise error(f"{what} is a directory, not a file: {path}") from None
+    except UnicodeDecodeError:  # a binary file passed by mistake (a checkpoint, a bag)
+        raise error(f"{path}: not a text (UTF-8) YAML file") from None
+    except OSError as exc:
+        raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
-        raise error(f"{path}: invalid YAML: {exc}") from None
+        raise error(f"{path}: invalid YAML: {' '.join(str(exc).split())}") from None  # one line
 
 
 def load_yaml(cls: type[T], path: str | Path) -> T:

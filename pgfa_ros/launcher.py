@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import signal
 import sys
 import threading
@@ -111,9 +112,13 @@ def load_launch_file(path: str | Path) -> LaunchSpec:
     _entries(data, "", entries, path)
     settings = entries.pop(f"/{LAUNCH_KEY}", {})
     wildcard = entries.pop("/**", {})
+    try:
+        threads = int(settings.get("threads", 0))
+    except (TypeError, ValueError):
+        raise LaunchError(f"{path}: {LAUNCH_KEY}.threads must be an integer, got {settings['threads']!r}") from None
     spec = LaunchSpec(path=path, nodes=[], autostart=bool(settings.get("autostart", True)),
                       executor=str(settings.get("executor", "single")),
-                      threads=int(settings.get("threads", 0)), wildcard_parameters=dict(wildcard))
+                      threads=threads, wildcard_parameters=dict(wildcard))
     if spec.executor not in ("single", "multi"):
         raise LaunchError(f"{path}: {LAUNCH_KEY}.executor must be 'single' or 'multi'")
 
@@ -389,6 +394,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="stop after this many seconds (default: run until Ctrl-C)")
     parser.add_argument("--list", action="store_true", help="print the nodes the file would start and exit")
     args = parser.parse_args(argv)
+    if args.duration is not None and not (math.isfinite(args.duration) and args.duration > 0):
+        # nan never ends the spin loop and a negative one stops before the nodes did anything
+        print(f"pgfa-launch: --duration must be a finite number > 0, got {args.duration}", file=sys.stderr)
+        return 2
     try:
         spec = load_launch_file(args.config)
     except LaunchError as exc:

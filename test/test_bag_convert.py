@@ -132,6 +132,19 @@ def test_failed_conversion_leaves_no_bag(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("flags, what", [(["--fps", "0"], "fps"), (["--fps", "-30"], "fps"),
+                                         (["--fps", "nan"], "fps"), (["--gap", "-5"], "gap"),
+                                         (["--limit", "-1"], "--limit"), (["--max-bodies", "0"], "--max-bodies")])
+def test_bad_numbers_are_refused_not_written(utd_dir, tmp_path, capsys, flags, what):
+    """--fps 0 used to mean the dataset's rate, a negative rate or gap wrote backward stamps and
+    --limit -1 silently dropped the last clip: each is now one error line and no bag."""
+    rc = main(["convert", "--dataset", "utd_mhad", "--input", str(utd_dir), "--classes", "3",
+               "--subjects", "1", "--output", str(tmp_path / "b"), "-q", *flags])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and what in err
+    assert not (tmp_path / "b").exists()
+
+
 def test_fast_marker_decoder_matches_generic_cdr():
     from pgfa_ros.marker_cdr import decode_marker_array
     from pgfa_ros.bag.io import marker_array, typestore

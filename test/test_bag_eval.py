@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from pgfa_ros.bag.io import BagWriter, open_reader, read_messages, string_msg
 from pgfa_ros.recognizer_params import PARAMS
 
 MODES = "text,transductive,bank"
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +109,42 @@ def _one_line_error(capsys, rc):
     assert rc != 0
     assert len(err.splitlines()) == 1, err
     return err
+
+
+def test_ensemble_checkpoint_equals_pgfa_eval(setup, tmp_path):
+    """The committed default checkpoint embeds each class as a text ensemble; pgfa-bag eval used
+    to refuse it on labelled bags ("needs a catalogue with load_text_sets")."""
+    from pgfa_ros.bag.evaluate import BagCatalog, EvalSet
+    from training import descriptions
+    from training.cli_eval import main as eval_main
+
+    tmp, data, _, bags, _ = setup
+    ckpt = REPO / "pgfa_ros" / "assets" / "multi_source_default.safetensors"
+    flags = ["--checkpoint", str(ckpt), "--split", "utd_mhad/U1", "--modes", "text"]
+    with pytest.warns(UserWarning, match="not a zero-shot"):  # it was trained on UTD-MHAD classes
+        assert eval_main([*flags, "--data-root", str(data), "--json", str(tmp_path / "ref.json")]) == 0
+        assert bag_main(["eval", str(bags["mcap"]), *flags, "--json", str(tmp_path / "bag.json"), "-q"]) == 0
+    ref, got = (json.loads((tmp_path / f).read_text()) for f in ("ref.json", "bag.json"))
+    for key in ("accuracy", "n", "per_class", "confusion"):
+        assert got["results"][0][key] == ref["results"][0][key], key
+    es = EvalSet(np.zeros(0), np.zeros(0), [], True, classes=["a", "b"])
+    assert BagCatalog(es, descriptions).load_text_sets("utd_mhad", "ensemble", [3]) == \
+        descriptions.load_text_sets("utd_mhad", "ensemble", [3])
+    assert BagCatalog(es, None, {"b": "a b text"}).load_text_sets("", "ensemble", [0, 1]) == [["a"], ["a b text"]]
+
+
+def test_bad_modes_outputs_and_fps_fail_before_any_bag_is_read(setup, tmp_path, capsys):
+    """An empty --modes used to exit 0 printing nothing, --json DIR failed only after the whole
+    evaluation, and --fps 0 / -30 / nan were taken (0 as "the meta's rate")."""
+    _, _, ckpt, bags, _ = setup
+    base = ["eval", str(bags["mcap"]), "--checkpoint", str(ckpt), "-q"]
+    assert "no mode" in _one_line_error(capsys, bag_main([*base, "--modes", ","]))
+    assert "is a directory" in _one_line_error(capsys, bag_main([*base, "--json", str(tmp_path)]))
+    (tmp_path / "file").write_text("")
+    _one_line_error(capsys, bag_main([*base, "--report", str(tmp_path / "file" / "r.md")]))
+    for fps in ("0", "-30", "nan"):
+        assert "--fps" in _one_line_error(capsys, bag_main([*base, "--fps", fps, "--json", str(tmp_path / "o.json")]))
+    assert not (tmp_path / "o.json").exists()
 
 
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])

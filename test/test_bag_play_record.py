@@ -167,3 +167,22 @@ def test_play_unknown_topic_is_one_line_error(small_bag, capsys):
     rc = bag_main(["play", str(bag), "--topics", "/nope"])
     err = capsys.readouterr().err.strip()
     assert rc != 0 and len(err.splitlines()) == 1 and "/nope" in err and META_TOPIC in err
+
+
+@pytest.mark.parametrize("args, what", [
+    (["record", "/chatter", "--duration", "nan"], "--duration"),
+    (["record", "/chatter", "--duration", "0"], "--duration"),
+    (["record", "/chatter", "--count", "0"], "--count"),
+    (["record", "/chatter", "--count", "5", "--count-topic", "/other"], "--count-topic"),
+    (["record", "/chatter", "--discovery-timeout", "nan"], "--discovery-timeout"),
+    (["play", "BAG", "--delay", "nan"], "--delay"),
+    (["play", "BAG", "--wait-for-subscribers", "nan"], "--wait-for-subscribers")])
+def test_bad_record_and_play_numbers_fail_before_dds(tmp_path, capsys, args, what):
+    """--duration nan recorded until killed, 0 wrote an empty bag, --count 0 stopped at the first
+    message, a --count-topic not recorded never stopped and nan delays were taken as 0."""
+    out = tmp_path / "rec"
+    args = [str(tmp_path / "missing_bag") if a == "BAG" else a for a in args]
+    rc = bag_main([*args, "--output", str(out)] if args[0] == "record" else args)
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and what in err, err
+    assert not out.exists()

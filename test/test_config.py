@@ -40,3 +40,18 @@ def test_yaml_errors_name_the_file(tmp_path):
     good = tmp_path / "good.yaml"
     good.write_text("name: x\ninner: {lr: 0.2}\n")
     assert load_yaml(Outer, good) == Outer("x", Inner(lr=0.2))
+
+
+def test_yaml_error_is_one_line_for_a_directory_a_binary_file_and_bad_syntax(tmp_path):
+    """These used to escape as IsADirectoryError / UnicodeDecodeError tracebacks (pgfa-launch DIR)."""
+    with pytest.raises(ConfigError, match="is a directory"):
+        read_yaml(tmp_path, what="launch file")
+    binary = tmp_path / "ckpt.yaml"
+    binary.write_bytes(b"\xb0\x01\xff\x00")
+    with pytest.raises(ConfigError, match="not a text"):
+        read_yaml(binary)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [\n")
+    with pytest.raises(ConfigError) as info:
+        read_yaml(bad)
+    assert "\n" not in str(info.value) and "line 2" in str(info.value)

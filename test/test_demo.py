@@ -18,7 +18,7 @@ def test_demo_short_slice(tmp_path):
         pytest.fail(f"default checkpoint missing: {DEFAULT_CKPT}")
     out = tmp_path / "demo.gif"
     r = subprocess.run([sys.executable, "-m", "pgfa_ros.demo", "--max-frames", "75", "--window", "30",
-                        "--stride", "10", "--out", str(out), "--no-progress", "--json", str(tmp_path / "d.json")],
+                        "--stride", "10", "--out", str(out), "--no-progress", "--json", str(tmp_path / "new" / "d.json")],
                        capture_output=True, text=True, timeout=500, cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert out.is_file() and out.stat().st_size > 10_000
@@ -26,8 +26,17 @@ def test_demo_short_slice(tmp_path):
     assert lines, r.stdout + r.stderr
     import json
 
-    saved = json.loads((tmp_path / "d.json").read_text())
+    saved = json.loads((tmp_path / "new" / "d.json").read_text())  # its folder was created
     assert sum(saved["summary"]["0"].values()) == sum(1 for d in saved["results"] if d["body_id"] == 0) > 0
+
+
+def test_unwritable_output_folder_fails_before_the_run(tmp_path, capsys):
+    from pgfa_ros.demo import main
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["--json", str(blocker / "d.json"), "--no-progress"]) == 2
+    assert "cannot create the folder" in capsys.readouterr().err
 
 
 def test_label_summary_counts_top_labels_per_body():

@@ -48,6 +48,35 @@ def test_cli_bad_arguments(ckpt, tmp_path, capsys):
     assert "checkpoint not found" in capsys.readouterr().err
 
 
+def test_cli_bad_max_clips_and_out_folder_fail_before_the_export(tmp_path, monkeypatch, capsys):
+    """--max-clips -3 was taken as a slice; --out in a missing folder crashed with a traceback
+    only after every backend was built. The folder is now created first, and a path under a
+    file fails before any build."""
+    import training.export as ex
+
+    built = []
+    monkeypatch.setattr(ex, "export", lambda *a, **k: built.append(1) or pytest.fail("built"))
+    ck = str(tmp_path / "c.safetensors")
+    assert main(["--checkpoint", ck, "--backends", "eager", "--max-clips", "-3"]) == 2
+    assert "--max-clips" in capsys.readouterr().err
+    (tmp_path / "file").write_text("")
+    assert main(["--checkpoint", ck, "--backends", "eager", "--out", str(tmp_path / "file" / "rep")]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1 and not built
+
+    class Report:
+        ok = True
+
+        def to_markdown(self):
+            return "# Parity report\n"
+
+        def to_json(self):
+            return "{}"
+
+    monkeypatch.setattr(ex, "export", lambda *a, **k: Report())
+    assert main(["--checkpoint", ck, "--backends", "eager", "--out", str(tmp_path / "new" / "dir" / "rep")]) == 0
+    assert (tmp_path / "new" / "dir" / "rep.md").is_file() and (tmp_path / "new" / "dir" / "rep.json").is_file()
+
+
 def test_parity_metrics():
     rng = np.random.default_rng(0)
     a = rng.standard_normal((5, 8)).astype(np.float32)

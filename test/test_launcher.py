@@ -48,6 +48,26 @@ def test_bad_launch_files(tmp_path):
         load_launch_file(tmp_path / "missing.yaml")
 
 
+@pytest.mark.parametrize("args, what", [(["DIR", "--list"], "is a directory"),
+                                        (["BIN", "--list"], "not a text"),
+                                        (["THREADS", "--list"], "threads must be an integer"),
+                                        (["GOOD", "--duration", "nan"], "--duration"),
+                                        (["GOOD", "--duration", "-1"], "--duration")])
+def test_pgfa_launch_bad_input_is_one_line_error(tmp_path, capsys, args, what):
+    """A folder, a binary file or a non-integer ``threads`` used to end in a traceback; ``--duration
+    nan`` never stopped and a negative one stopped at once."""
+    from pgfa_ros.launcher import main
+
+    (tmp_path / "bin.yaml").write_bytes(b"\xb0\x01\xff\x00")
+    (tmp_path / "threads.yaml").write_text("pgfa_launch:\n  ros__parameters:\n    threads: abc\n"
+                                           "recognizer:\n  ros__parameters: {}\n")
+    paths = {"DIR": tmp_path, "BIN": tmp_path / "bin.yaml", "THREADS": tmp_path / "threads.yaml",
+             "GOOD": REPO / "config" / "recognizer.yaml"}
+    assert main([str(paths.get(a, a)) for a in args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and what in err
+
+
 CONFIG = """
 pgfa_launch:
   ros__parameters:

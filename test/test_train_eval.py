@@ -160,6 +160,40 @@ def test_bad_split_is_a_clear_error(capsys, tmp_path):
     assert cli_eval.main(["--checkpoint", "x", "--split", "nope"]) == 2
 
 
+def test_cli_eval_bad_outputs_fail_before_the_evaluation(tmp_path, monkeypatch, capsys):
+    """--json DIR or an empty --modes used to surface only after the whole evaluation (a traceback,
+    or nothing at all with exit 0); a write error after it is one line too."""
+    import pgfa_models.eval_report as er
+    import training.evaluate as ev
+
+    def no_eval(*a, **k):
+        raise AssertionError("evaluated despite a bad argument")
+
+    monkeypatch.setattr(ev, "evaluate", no_eval)
+    base = ["--checkpoint", str(tmp_path / "missing.safetensors"), "--split", "utd_mhad/U1"]
+    assert cli_eval.main([*base, "--json", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    assert cli_eval.main([*base, "--modes", ","]) == 2
+    assert "no mode" in capsys.readouterr().err
+    (tmp_path / "file").write_text("")
+    assert cli_eval.main([*base, "--report", str(tmp_path / "file" / "r.md")]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert cli_eval.main([*base, "--json", str(tmp_path / "new" / "r.json")]) == 2  # the missing checkpoint
+    assert (tmp_path / "new").is_dir() and "checkpoint not found" in capsys.readouterr().err  # folder made first
+
+    ckpt = tmp_path / "c.safetensors"
+    ckpt.write_bytes(b"x")
+    monkeypatch.setattr(ev, "evaluate", lambda *a, **k: {"results": []})
+
+    def full_disk(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(er, "write_outputs", full_disk)
+    assert cli_eval.main(["--checkpoint", str(ckpt), "--split", "utd_mhad/U1", "--json", str(tmp_path / "o.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "No space left" in err
+
+
 @pytest.mark.parametrize("module", ["training.cli_train", "training.cli_eval"])
 def test_cli_help(module):
     r = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=60)

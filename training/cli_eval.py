@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     from pgfa_models.checkpoint import CheckpointError
     from pgfa_models.config import ConfigError
 
-    from pgfa_models.eval_report import write_outputs
+    from pgfa_models.eval_report import check_outputs, write_outputs
     from pgfa_models.evaluation import groups_from_pattern, parse_assign_options
 
     from .evaluate import evaluate
@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
 
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     try:
+        if not modes:
+            raise ValueError(f"--modes {args.modes!r}: no mode given")
+        check_outputs(args.json, args.report)
         resolve_split(args.split)
         alphas = [float(a) for a in args.alphas.split(",") if a.strip()]
         assign = parse_assign_options(args.assign_options)
@@ -63,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         report = evaluate(args.checkpoint, args.split, modes, args.alpha, alphas, args.data_root,
                           args.descriptions, args.two_stage_checkpoint, device=args.device,
                           assign_kwargs=assign, groups=groups)
-    except (ConfigError, CheckpointError, ValueError, FileNotFoundError) as exc:
+    except (ConfigError, CheckpointError, ValueError, OSError) as exc:
         print(f"pgfa-eval: error: {exc}", file=sys.stderr)
         return 2
     for r in report["results"]:
@@ -75,7 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     if ceiling.get("accuracy") is not None:
         print(f"{args.split} nearest-neighbour ceiling {100 * ceiling['accuracy']:.2f}% "
               f"({'across groups' if ceiling['grouped'] else 'no groups'})")
-    write_outputs(report, args.json, args.report)
+    try:
+        write_outputs(report, args.json, args.report)
+    except OSError as exc:  # e.g. a full disk: still one line, not a traceback
+        print(f"pgfa-eval: error: cannot write the outputs: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

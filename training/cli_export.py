@@ -47,19 +47,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if bad or not backends:
         print(f"pgfa-export: unknown backend(s) {bad}; choose from {','.join(BACKENDS)}", file=sys.stderr)
         return 2
+    if args.max_clips < 0:
+        print(f"pgfa-export: --max-clips must be >= 0, got {args.max_clips}", file=sys.stderr)
+        return 2
     from pgfa_models.checkpoint import CheckpointError
     from training.export import export
 
+    out = Path(args.out) if args.out else Path(args.checkpoint).with_name(Path(args.checkpoint).name + ".parity")
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)  # now, not after a long TensorRT build
         report = export(args.checkpoint, backends, clips_from=args.clips_from, device=args.device,
                         precision=args.precision, max_clips=args.max_clips or None, labels=args.labels,
                         rebuild=args.rebuild, cache_dir=args.cache_dir)
-    except (CheckpointError, FileNotFoundError, ValueError) as exc:
+    except (CheckpointError, OSError, ValueError) as exc:
         print(f"pgfa-export: {exc}", file=sys.stderr)
         return 2
-    out = Path(args.out) if args.out else Path(args.checkpoint).with_name(Path(args.checkpoint).name + ".parity")
-    out.with_name(out.name + ".md").write_text(report.to_markdown())
-    out.with_name(out.name + ".json").write_text(report.to_json())
+    try:
+        out.with_name(out.name + ".md").write_text(report.to_markdown())
+        out.with_name(out.name + ".json").write_text(report.to_json())
+    except OSError as exc:
+        print(f"pgfa-export: cannot write the report: {exc}", file=sys.stderr)
+        return 2
     sys.stdout.write(report.to_markdown())
     print(f"report: {out}.md, {out}.json")
     return 0 if report.ok else 1

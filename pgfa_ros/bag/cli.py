@@ -47,6 +47,10 @@ def _catalog_names(dataset: str) -> list[str] | None:
 def cmd_convert(a) -> int:
     from .convert import ntu_sequences, smartfall_sequences, smie_sequences, utd_sequences, write_bag
 
+    if a.limit is not None and a.limit < 1:  # a negative slice would silently drop the last clips
+        raise BagError(f"--limit must be >= 1, got {a.limit}")
+    if a.max_bodies < 1:
+        raise BagError(f"--max-bodies must be >= 1, got {a.max_bodies}")
     classes, split_ds = _split_classes(a.split)
     if a.classes is not None:
         classes = a.classes
@@ -67,7 +71,7 @@ def cmd_convert(a) -> int:
             raise BagError("--data and --labels (.npy) are required for --dataset smie")
         ds = split_ds or a.smie_dataset
         src = smie_sequences(a.data, a.labels, classes, a.limit, ds, _catalog_names(ds))
-    if a.fps:
+    if a.fps is not None:  # 0 is refused by write_bag, not taken as "the dataset's rate"
         src.fps = float(a.fps)
     if a.frame_id:
         src.frame_id = a.frame_id
@@ -146,9 +150,15 @@ def cmd_play(a) -> int:
 
 
 def cmd_eval(a) -> int:
+    from pgfa_models.eval_report import check_outputs
+
     from .clips import open_bag_clips
     from .evaluate import parse_label_set, run_eval, write_outputs
 
+    modes = [m.strip() for m in a.modes.split(",") if m.strip()]
+    if not modes:
+        raise BagError(f"--modes {a.modes!r}: no mode given")
+    check_outputs(a.json, a.report)  # before any bag is read
     # streams: each bag is read message by message while its clips are preprocessed
     bags = [open_bag_clips(p, skeleton_topic=a.skeleton_topic, label_topic=a.label_topic, layout=a.layout,
                            window=a.window, stride=a.stride, window_seconds=a.window_seconds,
@@ -162,7 +172,6 @@ def cmd_eval(a) -> int:
         bank["min_support"] = a.bank_min_support
     if a.bank_max_entropy is not None:
         bank["max_entropy"] = a.bank_max_entropy
-    modes = [m.strip() for m in a.modes.split(",") if m.strip()]
     try:
         alphas = [float(x) for x in a.alphas.split(",") if x.strip()]
     except ValueError:

@@ -23,6 +23,7 @@ message ``metadata.yaml`` promises.
 from __future__ import annotations
 
 import bisect
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,6 +161,8 @@ class BagStream:
             raise BagError(f"{self.path}: {exc.args[0]}") from None
         self.layout, self.num_joints = lay.name, lay.num_joints
         self.skeleton_topic, self.label_topic = sk, lt
+        if fps is not None and not (math.isfinite(fps) and fps > 0):  # 0 used to mean "the meta's rate"
+            raise BagError(f"--fps must be a finite number > 0, got {fps}")
         self.fps = fps or (meta.fps if meta else None)
         self.total = topics[sk].count + (topics[lt].count if self.labelled else 0)
         # the live node's geometry and gap rule, unless told otherwise

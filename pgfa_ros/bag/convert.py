@@ -19,6 +19,7 @@ then ``gap`` seconds of silence before the next clip.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,6 +211,10 @@ def write_bag(source: Source, output: str | os.PathLike, storage: str = DEFAULT_
               progress: bool = False) -> dict:
     """Write ``source`` to a rosbag2 folder; returns a summary dict. Atomic: a failure leaves no bag."""
     fps = float(source.fps)
+    if not (math.isfinite(fps) and fps > 0):  # a zero / negative rate gives clashing or backward stamps
+        raise BagError(f"fps must be a finite number > 0, got {source.fps}")
+    if not (math.isfinite(gap_s) and gap_s >= 0):  # a negative gap overlaps the next clip with this one
+        raise BagError(f"gap must be a finite number >= 0 seconds, got {gap_s}")
     meta = BagMeta(layout=source.layout, fps=fps, dataset=source.dataset, classes=list(source.classes),
                    num_person=source.num_person, clip_ready=source.clip_ready, frame_id=source.frame_id,
                    skeleton_topic=skeleton_topic, label_topic=label_topic)

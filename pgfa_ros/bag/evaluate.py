@@ -249,6 +249,17 @@ class BagCatalog:
             out.append(self.stored.get(names[c]) or names[c])
         return out
 
+    def load_text_sets(self, dataset: str, kind: str = "ensemble", classes: Sequence[int] | None = None
+                       ) -> list[list[str]]:
+        """Several texts per class, for checkpoints trained on text ensembles (the default one):
+        the project catalog's when it knows the dataset, else one text per class as above."""
+        if self.catalog is not None and dataset and hasattr(self.catalog, "load_text_sets"):
+            try:
+                return self.catalog.load_text_sets(dataset, kind, classes)
+            except Exception:  # noqa: BLE001 - a dataset the catalog does not describe
+                pass
+        return [[t] for t in self.load_descriptions(dataset, kind, classes)]
+
 
 def run_eval(bags: Sequence[BagClips], checkpoint: str | os.PathLike, *, modes: Sequence[str] = MODES,
              alpha: float = DEFAULT_ALPHA, alphas: Sequence[float] = (), split=None,

@@ -7,6 +7,7 @@ the wire, and play publishes exactly what the bag holds.
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import signal
 import threading
@@ -99,6 +100,16 @@ def record(output: str | os.PathLike, topics: Sequence[str], *, types: dict[str,
 
     if not topics:
         raise BagError("record: give at least one topic")
+    # checked before DDS starts: --duration nan never stopped, 0 or less wrote an empty bag at once,
+    # --count 0 stopped at the first message and an unrecorded --count-topic was never counted
+    if duration is not None and not (math.isfinite(duration) and duration > 0):
+        raise BagError(f"--duration must be a finite number > 0, got {duration}")
+    if max_messages is not None and max_messages < 1:
+        raise BagError(f"--count must be >= 1, got {max_messages}")
+    if count_topic is not None and count_topic not in topics:
+        raise BagError(f"--count-topic {count_topic} is not a recorded topic ({', '.join(topics)})")
+    if not (math.isfinite(discovery_timeout) and discovery_timeout >= 0):
+        raise BagError(f"--discovery-timeout must be a finite number >= 0, got {discovery_timeout}")
     types = {k: _normalise_type(v) for k, v in (types or {}).items()}
     rclpy = _init_rclpy()
     node = rclpy.create_node(node_name)
@@ -208,6 +219,9 @@ def play(bag: str | os.PathLike, *, rate: float = 1.0, loop: bool = False, topic
     stops play with a one-line :class:`BagError` (what came before it was published)."""
     if not rate > 0:
         raise BagError(f"--rate must be > 0, got {rate}")
+    for flag, v in (("--wait-for-subscribers", wait_subscribers), ("--delay", start_delay)):
+        if not math.isfinite(v):  # nan was silently taken as 0
+            raise BagError(f"{flag} must be a finite number, got {v}")
     remap = remap or {}
     reader = open_reader(bag)
     try:
