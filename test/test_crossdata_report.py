@@ -75,7 +75,26 @@ def test_generalized_margin_of_a_row_is_chosen_on_the_other_rows():
     assert "| utd/U1 | unseen_split | 1 | 90.0 / 0.0 / 0.0 | 0.20, 50.0 / 60.0 / 40.0 | 0.10 (H 50.0) | 40.0 % |" in text
     assert "| utd/U2 | unseen_split | 1 | 90.0 / 0.0 / 0.0 | 0.10, 80.0 / 30.0 / 20.0 | 0.20 (H 60.0) | 10.0 % |" in text
     assert "| utd/U1 [mpnet] | unseen_split | 1 | 90.0 / 0.0 / 0.0 | - (no other row) |" in text
-    assert r.product_margin(runs) == (0.2, ["utd/U1 / unseen_split", "utd/U2 / unseen_split"])  # mean H 0.5 at 0.2
+    assert r.test_rows_margin(runs) == (0.2, ["utd/U1 / unseen_split", "utd/U2 / unseen_split"])  # mean H 0.5 at 0.2
+    assert r.product_margin(runs) is None  # no validation-class run
+
+
+def test_shipped_margin_is_chosen_on_the_validation_classes_not_the_test_rows():
+    r = _report()
+
+    def run(protocol, h, tag):
+        g = {"margins": [0.0, 0.1, 0.2], "seen_acc": [0.9, 0.8, 0.5], "unseen_acc": [0.0, 0.3, 0.6],
+             "harmonic": h, "unseen_share_of_seen": [0.0, 0.1, 0.4]}
+        return {"protocol": protocol, "tag": tag, "tasks": [{"task": "unseen_split", "generalized": g}]}
+
+    runs = [run("utd/V1", [0.0, 0.6, 0.3], "desc_ensemble"), run("utd/V2", [0.0, 0.4, 0.5], "desc_ensemble"),
+            run("utd/V1", [0.0, 0.0, 0.9], "desc_skeleton"),  # another description kind: not the recipe's
+            run("utd/U1", [0.0, 0.1, 0.9], "")]  # a test row prefers 0.2
+    assert r.product_margin(runs) == (0.1, ["utd/V1 [desc_ensemble] / unseen_split",
+                                            "utd/V2 [desc_ensemble] / unseen_split"])
+    assert r.test_rows_margin(runs)[0] == 0.2
+    text = "\n".join(r.generalized_section(runs))
+    assert "on the validation classes" in text and "**0.10**" in text and "not used to choose" in text
 
 
 def test_the_recognizer_default_margin_is_the_one_the_committed_results_choose():

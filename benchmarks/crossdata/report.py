@@ -130,6 +130,8 @@ def validation_choice(runs: list[dict]) -> list[str]:
 
 
 DESCRIPTION_KINDS = {"ensemble": "", "skeleton": "desc_skeleton", "complete": "desc_complete"}
+# splits of validation classes: UTD-MHAD classes that no test split holds out
+VALIDATION_SPLITS = ("utd/V1", "utd/V2")
 
 
 def _text_trial(by: dict, family: str, task: str) -> tuple[float | None, int]:
@@ -163,7 +165,7 @@ def description_choice(by: dict, meta: dict | None = None) -> list[str]:
     scores, seen = {}, {}
     for kind, tag in DESCRIPTION_KINDS.items():
         t = f" [{tag}]" if tag else ""
-        v = [_text_trial(by, f"utd/{x} [desc_{kind}]", "unseen_split") for x in ("V1", "V2")]
+        v = [_text_trial(by, f"{x} [desc_{kind}]", "unseen_split") for x in VALIDATION_SPLITS]
         u = [_text_trial(by, f"utd/{x}{t}", "unseen_split") for x in ("U1", "U2")]
         xs, sv = [], []
         for src in ("nw_ucla", "smartfallmm", "utd_mhad", "bandai"):
@@ -241,15 +243,25 @@ def _mean_curve(gs: list[dict], key: str) -> np.ndarray:
     return np.mean([g[key] for g in gs], axis=0)
 
 
-def product_margin(runs: list[dict]) -> tuple[float, list[str]] | None:
-    """The margin with the best mean harmonic accuracy over every baseline-recipe (untagged)
-    task with a generalised curve: held-out classes of training runs, never the live data."""
-    cur = {k: v for k, v in _curves(runs).items() if not _tag(k[0])}
+def _best_margin(runs: list[dict], keep) -> tuple[float, list[str]] | None:
+    """The margin with the best mean harmonic accuracy over the curves whose family ``keep`` accepts."""
+    cur = {k: v for k, v in _curves(runs).items() if keep(k[0])}
     if not cur:
         return None
     margins = next(iter(cur.values()))[0]["margins"]
     h = np.mean([_mean_curve(gs, "harmonic") for gs in cur.values()], axis=0)
     return float(margins[int(np.argmax(h))]), [f"{f} / {t}" for f, t in sorted(cur)]
+
+
+def product_margin(runs: list[dict]) -> tuple[float, list[str]] | None:
+    """The shipped margin: best mean H on the validation classes (``utd/V1``, ``utd/V2``: classes no
+    test split holds out), trained against the recipe's description kind (the ensemble)."""
+    return _best_margin(runs, lambda fam: fam.split(" ")[0] in VALIDATION_SPLITS and _tag(fam) == "desc_ensemble")
+
+
+def test_rows_margin(runs: list[dict]) -> tuple[float, list[str]] | None:
+    """The same over the baseline recipe's test rows: a cross-check, never the choice."""
+    return _best_margin(runs, lambda fam: not _tag(fam))
 
 
 def generalized_section(runs: list[dict]) -> list[str]:
@@ -279,10 +291,13 @@ def generalized_section(runs: list[dict]) -> list[str]:
         b = int(np.argmax(h_))
         L.append(f"| {fam} | {task} | {len(gs)} | {100 * s_[0]:.1f} / {100 * u_[0]:.1f} / {100 * h_[0]:.1f} | "
                  f"{chosen} | {margins[b]:.2f} (H {100 * h_[b]:.1f}) | {taken} |")
-    pm = product_margin(runs)
+    pm, tm = product_margin(runs), test_rows_margin(runs)
     if pm is not None:
-        L += ["", f"Margin with the best mean H over the baseline recipe's rows ({', '.join(pm[1])}): "
+        L += ["", f"Margin with the best mean H on the validation classes ({', '.join(pm[1])}): "
                   f"**{pm[0]:.2f}** (the recognizer's `seen_margin`; see README)."]
+    if tm is not None:
+        L += ["", f"Cross-check, not used to choose: the best mean H over the baseline recipe's test rows "
+                  f"({', '.join(tm[1])}) is at {tm[0]:.2f}."]
     return L + [""]
 
 
