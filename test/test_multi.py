@@ -228,6 +228,46 @@ def test_text_center_is_trained_stored_and_used_live(setup, tmp_path):
     assert len(ls) == len(s["classes"])
 
 
+def test_class_sentences_split_skeleton_descriptions_and_share_common_sentences():
+    class Cat:
+        def classes(self, dataset):
+            texts = {0: ["The arms rise. The feet stay planted."], 1: ["The legs bend!  The feet stay planted."]}
+            return [type("Cls", (), {"label": k, "texts": lambda self, kind, t=t: t if kind == "skeleton" else []})()
+                    for k, t in texts.items()]
+
+    sent, targets = multi.class_sentences(Cat(), [[("d", 0)], [("d", 1)]])
+    assert sent == ["The arms rise.", "The feet stay planted.", "The legs bend!"]
+    np.testing.assert_allclose(targets, [[0.5, 0.5, 0], [0, 0.5, 0.5]])
+
+
+def test_sentence_aux_loss_is_lowest_for_a_window_on_its_own_sentences():
+    import torch
+
+    from training.train import sentence_aux_loss
+
+    sentences = torch.eye(3)
+    targets = torch.tensor([[0.5, 0.5, 0.0], [0.0, 0.0, 1.0]])
+    aux = sentence_aux_loss(sentences, targets, 2.0)
+    y = torch.tensor([0])
+    tau = torch.tensor(0.1)
+    own, other = aux(torch.tensor([[1.0, 1.0, 0.0]]), y, tau), aux(torch.tensor([[0.0, 0.0, 1.0]]), y, tau)
+    assert torch.isfinite(own) and own < other
+    assert aux(torch.tensor([[1.0, 1.0, 0.0]]), y, tau) == pytest.approx(2 * sentence_aux_loss(sentences, targets, 1.0)(
+        torch.tensor([[1.0, 1.0, 0.0]]), y, tau).item())  # the weight scales it
+
+
+def test_text_sentence_aux_trains_multi_source(setup):
+    from dataclasses import replace
+
+    recipe = replace(setup, text=replace(setup.text, sentence_aux=0.5))
+    s = multi.train_multi(recipe, "t/x", 0, None, device="cpu", progress=False, catalog=TinyCatalog(),
+                          evaluate_after=False)
+    assert np.isfinite(s["final_loss"]) and s["final_loss"] < s["first_loss"] * 1.5
+    with pytest.raises(ValueError, match="sentence_aux"):
+        multi.train_multi(replace(setup, text=replace(setup.text, sentence_aux=-1.0)), "t/x", 0, None,
+                          device="cpu", progress=False, catalog=TinyCatalog(), evaluate_after=False)
+
+
 def test_text_sample_is_refused_by_the_single_dataset_trainer():
     from dataclasses import replace
 
@@ -236,6 +276,8 @@ def test_text_sample_is_refused_by_the_single_dataset_trainer():
     recipe = load_recipe("config/training/utd_mhad_quick.yaml")
     with pytest.raises(ValueError, match="text.sample"):
         train(replace(recipe, text=replace(recipe.text, sample=True)), "U1", 0, None)
+    with pytest.raises(ValueError, match="sentence_aux"):
+        train(replace(recipe, text=replace(recipe.text, sentence_aux=0.5)), "U1", 0, None)
 
 
 def test_generalized_curve_trades_trained_classes_for_new_ones():

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -76,6 +77,23 @@ def _texts_of(catalog, kind: str, members: Sequence[tuple[str, int]]) -> list[st
     return list(dict.fromkeys(texts))
 
 
+def class_sentences(catalog, members: Sequence[Sequence[tuple[str, int]]]) -> tuple[list[str], np.ndarray]:
+    """The single sentences of every training class's skeleton-focused descriptions, each once,
+    and per class a target distribution spread evenly over its own sentences ``(C, S)``; a
+    sentence two classes share belongs to both."""
+    per_class = [[t.strip() for d in _texts_of(catalog, "skeleton", m) for t in re.split(r"(?<=[.!?])\s+", d)
+                  if t.strip()] for m in members]
+    sentences = list(dict.fromkeys(t for ts in per_class for t in ts))
+    index = {t: i for i, t in enumerate(sentences)}
+    targets = np.zeros((len(members), len(sentences)), np.float32)
+    for c, ts in enumerate(per_class):
+        if not ts:
+            raise ValueError(f"training class {c} has no skeleton description to take sentences from")
+        for t in set(ts):
+            targets[c, index[t]] = 1.0
+    return sentences, targets / targets.sum(1, keepdims=True)
+
+
 def _class_name(catalog, concepts: Sequence[str]) -> str:
     return " / ".join(catalog.concept(c).name for c in concepts)
 
@@ -119,12 +137,14 @@ def train_multi(recipe, protocol_name: str, seed: int, out_dir: str | Path | Non
                 evaluate_after: bool = True, cache: bool = True) -> dict[str, Any]:
     """Train one model on a protocol's training sources; evaluate its tasks; return a summary."""
     from .train import _contrastive_step, _run_epochs, _sampled_text_step, _WithTau, _epoch_seed, encode_texts, \
-        init_dist, pick_device, set_seed
+        init_dist, pick_device, sentence_aux_loss, set_seed
 
     if recipe.framework != "end_to_end":
         raise ValueError("multi-source protocols train end to end (framework: end_to_end)")
     if recipe.data.num_person != 1:
         raise ValueError("multi-source protocols are single-body (data.num_person: 1)")
+    if not recipe.text.sentence_aux >= 0:
+        raise ValueError(f"text.sentence_aux must be >= 0, got {recipe.text.sentence_aux}")
     t0 = time.time()
     if recipe.num_threads > 0:
         torch.set_num_threads(recipe.num_threads)
@@ -173,11 +193,19 @@ def train_multi(recipe, protocol_name: str, seed: int, out_dir: str | Path | Non
     if progress and dist_.main:
         print(f"[multi] {protocol_name}: {len(train_ws)} windows of {len(np.unique(train_ws.trial))} trials, "
               f"{len(names)} classes; validation {int(val_mask.sum())} windows of {val_groups}", file=sys.stderr)
+    aux = None
+    if recipe.text.sentence_aux > 0:
+        sent, targets = class_sentences(catalog, members)
+        if progress and dist_.main:
+            print(f"[multi] sentence_aux {recipe.text.sentence_aux:g}: {len(sent)} sentences", file=sys.stderr)
+        sent_np = center_text(l2_normalise(np.asarray(encode(sent), np.float32)), center)
+        aux = sentence_aux_loss(torch.from_numpy(sent_np).to(text_feats), torch.from_numpy(targets).to(text_feats),
+                                float(recipe.text.sentence_aux))
     if recipe.text.sample:
         step = _sampled_text_step([center_text(np.stack([emb[t] for t in dict.fromkeys(ts)]), center) for ts in texts],
-                                  text_feats)
+                                  text_feats, aux)
     else:
-        step = _contrastive_step(text_feats)
+        step = _contrastive_step(text_feats, aux)
     history = _run_epochs(module, list(model.parameters()), step, x_all, y_all,
                           recipe.optim, recipe.augment, seed, dev, dist_, out, "e2e",
                           lambda: {"tau": float(model.tau.detach())}, progress, epoch_subset=epoch_subset)

@@ -34,7 +34,7 @@ from pgfa_models.checkpoint import CheckpointMeta, save_checkpoint
 from pgfa_models.sysinfo import machine_info
 from pgfa_models.config import from_dict, load_yaml, to_dict
 from pgfa_models.fileio import atomic_write_bytes
-from pgfa_models.loss import kl_contrastive_loss
+from pgfa_models.loss import TAU_MAX, TAU_MIN, kl_contrastive_loss
 from pgfa_models.model import EncoderConfig, SkeletonTextModel
 from pgfa_models.preprocess import PreprocessConfig
 
@@ -65,6 +65,11 @@ class TextConfig:
     # multi-source only: subtract the training classes' mean text feature from every text feature
     # (stored in the checkpoint as extra["text_center"]; the live label set applies the same)
     center: bool = False
+    # multi-source only: weight of an auxiliary loss that also aligns each window with the single
+    # sentences of its class's skeleton-focused description ("both hands rise above the head"):
+    # statements about body parts that several classes share, so that a new sentence built from
+    # them lands where its parts were learnt (0 = off)
+    sentence_aux: float = 0.0
 
 
 @dataclass
@@ -335,17 +340,29 @@ def _run_epochs(module: nn.Module, params: list, loss_fn, x_all: torch.Tensor, y
     return history
 
 
-def _contrastive_step(text_feats: torch.Tensor):
+def sentence_aux_loss(sentences: torch.Tensor, targets: torch.Tensor, weight: float):
+    """``(v, labels, tau) -> weight * CE``: each window against every training sentence
+    (``sentences`` (S, D) normalised), the target spread evenly over its class's sentences
+    (``targets`` (C, S), rows summing to 1)."""
+    def fn(v, yb, tau):
+        logits = F.normalize(v, dim=-1) @ sentences.t() / tau.clamp(TAU_MIN, TAU_MAX)
+        return weight * -(targets[yb] * F.log_softmax(logits, dim=1)).sum(1).mean()
+    return fn
+
+
+def _contrastive_step(text_feats: torch.Tensor, aux=None):
     def fn(module, xb, yb):
         v, tau = module(xb)
         loss = kl_contrastive_loss(v, text_feats[yb], yb, tau)
+        if aux is not None:
+            loss = loss + aux(v, yb, tau)
         with torch.no_grad():
             pred = (F.normalize(v, dim=-1) @ text_feats.t()).argmax(1)
         return loss, (pred == yb).sum()
     return fn
 
 
-def _sampled_text_step(text_sets: list[np.ndarray], text_mean: torch.Tensor):
+def _sampled_text_step(text_sets: list[np.ndarray], text_mean: torch.Tensor, aux=None):
     """Eq. (5) with the text feature of each window drawn from its class's texts (see
     ``TextConfig.sample``); the accuracy shown is against the class means."""
     counts = torch.tensor([len(t) for t in text_sets])
@@ -357,6 +374,8 @@ def _sampled_text_step(text_sets: list[np.ndarray], text_mean: torch.Tensor):
         y = yb.cpu()
         pick = offsets[y] + (torch.rand(len(y)) * counts[y]).long().clamp_max(counts[y] - 1)
         loss = kl_contrastive_loss(v, bank[pick.to(bank.device)], yb, tau)
+        if aux is not None:
+            loss = loss + aux(v, yb, tau)
         with torch.no_grad():
             pred = (F.normalize(v, dim=-1) @ text_mean.t()).argmax(1)
         return loss, (pred == yb).sum()
@@ -382,8 +401,8 @@ def train(recipe: Recipe, split_name: str, seed: int, out_dir: str | Path | None
         from .multi import train_multi
 
         return train_multi(recipe, split_name, seed, out_dir, device=device, progress=progress, command=command)
-    if recipe.text.sample or recipe.text.center:
-        raise ValueError("text.sample and text.center are implemented for the multi-source protocols "
+    if recipe.text.sample or recipe.text.center or recipe.text.sentence_aux:
+        raise ValueError("text.sample, text.center and text.sentence_aux are implemented for the multi-source protocols "
                          "(config/protocols.yaml)")
     t_start = time.time()
     if recipe.num_threads > 0:

@@ -88,6 +88,11 @@ def jobs() -> list[dict]:
         for v in ("V1", "V2"):
             for kind in ("ensemble", "skeleton"):
                 add(f"utd/{v}", s, sets=[f"text.descriptions={kind}"], tag=f"desc_{kind}")
+    # auxiliary loss on the single sentences of the skeleton descriptions (body-part statements),
+    # judged on the validation classes against the desc_ensemble rows above
+    for s in (0, 1, 2):
+        for v in ("V1", "V2"):
+            add(f"utd/{v}", s, sets=["text.descriptions=ensemble", "text.sentence_aux=0.5"], tag="sentaux")
     # the skeleton-focused descriptions alone across datasets (after their UTD-MHAD U1/U2 runs)
     for s in (0, 1, 2):
         for src in ("nw_ucla", "smartfallmm", "utd_mhad", "bandai"):
