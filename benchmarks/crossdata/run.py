@@ -93,6 +93,10 @@ def jobs() -> list[dict]:
     for s in (0, 1, 2):
         for v in ("V1", "V2"):
             add(f"utd/{v}", s, sets=["text.descriptions=ensemble", "text.sentence_aux=0.5"], tag="sentaux")
+    # ... and across datasets (seen-class validation decides; the test rows are shown)
+    for src in ("nw_ucla", "smartfallmm", "utd_mhad", "bandai"):
+        add(f"xsource/{src}", 0, sets=["text.sentence_aux=0.5"], tag="sentaux")
+    add("all", 0, sets=["text.sentence_aux=0.5"], tag="sentaux")  # a default checkpoint with it
     # the skeleton-focused descriptions alone across datasets (after their UTD-MHAD U1/U2 runs)
     for s in (0, 1, 2):
         for src in ("nw_ucla", "smartfallmm", "utd_mhad", "bandai"):
