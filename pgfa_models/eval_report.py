@@ -123,18 +123,6 @@ def write_markdown(report: dict[str, Any], path: str | Path, pngs: dict[str, str
     Path(path).write_text("\n".join(lines) + "\n")
 
 
-def check_outputs(*paths: str | Path | None) -> None:
-    """Create the folders of ``--json`` / ``--report`` and refuse a directory BEFORE the
-    evaluation, which can take long: a bad output path must not cost the run (raises OSError)."""
-    for p in paths:
-        if not p:
-            continue
-        p = Path(p)
-        if p.is_dir():
-            raise IsADirectoryError(f"{p} is a directory; give a file path")
-        p.parent.mkdir(parents=True, exist_ok=True)
-
-
 def write_outputs(report: dict[str, Any], json_path: str | Path | None = None,
                   md_path: str | Path | None = None) -> dict[str, Path]:
     """JSON, and Markdown with one confusion PNG per mode next to it; returns what was written."""

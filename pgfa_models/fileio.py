@@ -99,6 +99,18 @@ def atomic_write_text(path: PathLike, text: str, encoding: str = "utf-8") -> Pat
     return atomic_write_bytes(path, text.encode(encoding))
 
 
+def check_outputs(*paths: PathLike | None) -> None:
+    """Create the folders of output files and refuse a directory BEFORE long work (an evaluation,
+    a video): a bad output path must not cost the run and its results (raises OSError)."""
+    for p in paths:
+        if not p:
+            continue
+        p = Path(p)
+        if p.is_dir():
+            raise IsADirectoryError(f"{p} is a directory; give a file path")
+        p.parent.mkdir(parents=True, exist_ok=True)
+
+
 def sha256_file(path: PathLike, chunk: int = _CHUNK) -> str:
     """Hex sha256 of a file, read in ``chunk``-byte blocks so a multi-GB file costs no memory."""
     h = hashlib.sha256()

@@ -453,14 +453,13 @@ def main(argv: list[str] | None = None) -> int:
     if not live and not args.video.is_file():
         say(f"video not found: {args.video}")
         return 2
-    for target in (args.out, args.json):  # fail now, not after the whole video
-        if target is None:
-            continue
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            say(f"cannot create the folder of {target}: {exc}")
-            return 2
+    from pgfa_models.fileio import check_outputs
+
+    try:
+        check_outputs(args.out, args.json)  # now, not after the whole video
+    except OSError as exc:
+        say(f"bad output path: {exc}")
+        return 2
     if not args.checkpoint.is_file():
         say(f"checkpoint not found: {args.checkpoint} (train one with pgfa-train, or pass --checkpoint)")
         return 2

@@ -36,7 +36,7 @@ def test_unwritable_output_folder_fails_before_the_run(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     assert main(["--json", str(blocker / "d.json"), "--no-progress"]) == 2
-    assert "cannot create the folder" in capsys.readouterr().err
+    assert "bad output path" in capsys.readouterr().err
 
 
 def test_label_summary_counts_top_labels_per_body():

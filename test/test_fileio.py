@@ -129,3 +129,17 @@ def test_written_files_get_the_usual_mode_not_mkstemps_0600(tmp_path):
         assert stat.S_IMODE(p.stat().st_mode) == 0o600
     finally:
         os.umask(old)
+
+
+def test_check_outputs_creates_folders_and_refuses_a_directory(tmp_path):
+    import pytest
+
+    from pgfa_models.fileio import check_outputs
+
+    check_outputs(tmp_path / "a" / "b" / "r.json", None, "")
+    assert (tmp_path / "a" / "b").is_dir() and not (tmp_path / "a" / "b" / "r.json").exists()
+    with pytest.raises(IsADirectoryError):
+        check_outputs(tmp_path / "a")
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(OSError):  # a file where a folder must go
+        check_outputs(tmp_path / "f" / "r.md")

@@ -46,8 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     from pgfa_models.checkpoint import CheckpointError
     from pgfa_models.config import ConfigError
 
-    from pgfa_models.eval_report import check_outputs, write_outputs
+    from pgfa_models.eval_report import write_outputs
     from pgfa_models.evaluation import groups_from_pattern, parse_assign_options
+    from pgfa_models.fileio import check_outputs
 
     from .evaluate import evaluate
     from .train import resolve_split

@@ -150,7 +150,7 @@ def cmd_play(a) -> int:
 
 
 def cmd_eval(a) -> int:
-    from pgfa_models.eval_report import check_outputs
+    from pgfa_models.fileio import check_outputs
 
     from .clips import open_bag_clips
     from .evaluate import parse_label_set, run_eval, write_outputs
