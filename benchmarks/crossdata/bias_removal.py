@@ -35,11 +35,10 @@ Z_MARGINS = tuple(round(0.2 * i, 1) for i in range(26))
 
 def evaluate_run(run: Path, catalog) -> dict:
     sys.path.insert(0, str(HERE))
-    from query_texts import _window_features
+    from query_texts import _query_sets, _task_sets, _window_features
 
     from pgfa_models.recognition import center_text, checkpoint_text_center, ensemble_features
-    from training.multi import (class_text_features, generalized_curve, kind_texts, load_run, run_training_set,
-                                task_windows)
+    from training.multi import class_text_features, generalized_curve, load_run, run_training_set
     from training.protocols import get_protocol, resolve
     from training.train import encode_texts
 
@@ -53,21 +52,15 @@ def evaluate_run(run: Path, catalog) -> dict:
     train = np.sort(np.random.default_rng(0).choice(train, min(REFERENCE_WINDOWS, len(train)), replace=False))
     ref = _window_features(model, ws.take(train))
     mean, cov = ref.mean(0), np.cov(ref.T)
+    spread = lambda t: np.sqrt(np.einsum("cd,de,ce->c", t, cov, t))[:, None]  # noqa: E731
     seen_text = class_text_features(catalog, recipe.text.descriptions, members, encode, center)
-    ws_all = task_windows(recipe, resolved, resolved.tasks)
-    feats_all = _window_features(model, ws_all)
-    by_label = {c.label: c for c in catalog.classes(resolved.protocol.test)}
     out = {}
-    for task in resolved.tasks:
+    for task, _, tf, ty, classes in _task_sets(model, recipe, resolved, catalog):
         if task.name == "seen_concept":
             continue
-        labels_k = [k for k in task.labels if (ws_all.label == k).any()]
-        idx = np.flatnonzero(np.isin(ws_all.label, labels_k))
-        pos = {k: i for i, k in enumerate(labels_k)}
-        tf, ty = feats_all[idx], np.array([pos[int(v)] for v in ws_all.label[idx]])
         # new classes embedded as the benchmark embeds them (the project's ensemble)
-        new_text = center_text(ensemble_features(encode, [kind_texts(by_label[k], "ensemble") for k in labels_k]), center)
-        spread = lambda t: np.sqrt(np.einsum("cd,de,ce->c", t, cov, t))[:, None]  # noqa: E731
+        new_text = center_text(ensemble_features(encode, [_query_sets(c, "ensemble", None)[0] for c in classes]),
+                               center)
         out[task.name] = {
             "margin": generalized_curve(vf, vy, seen_text, tf, ty, new_text),
             "centre": generalized_curve(vf - mean, vy, seen_text, tf - mean, ty, new_text),

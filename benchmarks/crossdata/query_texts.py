@@ -100,6 +100,22 @@ def _trials(feats: np.ndarray, ws, y_window: np.ndarray):
     return tf, y_window[first]
 
 
+def _task_sets(model, recipe, resolved, catalog):
+    """Per task of the protocol: ``(task, windows, features, window labels, catalogue classes)``
+    over the task's classes that have windows; features are extracted once for all tasks."""
+    from training.multi import task_windows
+
+    ws_all = task_windows(recipe, resolved, resolved.tasks)
+    feats_all = _window_features(model, ws_all)
+    by_label = {c.label: c for c in catalog.classes(resolved.protocol.test)}
+    for task in resolved.tasks:
+        labels_k = [k for k in task.labels if (ws_all.label == k).any()]
+        idx = np.flatnonzero(np.isin(ws_all.label, labels_k))
+        pos = {k: i for i, k in enumerate(labels_k)}
+        sel = ws_all.take(idx)
+        yield task, sel, feats_all[idx], np.array([pos[int(v)] for v in sel.label]), [by_label[k] for k in labels_k]
+
+
 def _generalized(val, task_feats, task_y, task_classes, encode, center) -> dict:
     """The live node's label set (trained classes on their training texts + the task's classes) on
     held-out windows of both, with the new classes embedded as the project's ensemble and as a user
@@ -121,7 +137,7 @@ def evaluate_run(run: Path, catalog) -> dict:
     run's own calibration windows; no test data), queried the same ways; for the tasks of new
     classes also the generalised curve per label style (:func:`_generalized`)."""
     from pgfa_models.recognition import checkpoint_text_center
-    from training.multi import class_text_features, load_run, run_training_set, task_windows
+    from training.multi import class_text_features, load_run, run_training_set
     from training.protocols import get_protocol, resolve
     from training.train import encode_texts
 
@@ -141,18 +157,9 @@ def evaluate_run(run: Path, catalog) -> dict:
         out.append({"task": "validation", "classes": names, "n_trials": int(len(yt)),
                     "acc": _score(tf, yt, classes, names, encode, center)})
         val = (vf, y[val_mask], class_text_features(catalog, recipe.text.descriptions, members, encode, center))
-    ws_all = task_windows(recipe, resolved, resolved.tasks)
-    feats_all = _window_features(model, ws_all)
-    by_label = {c.label: c for c in catalog.classes(p.test)}
-    for task in resolved.tasks:
-        labels_k = [k for k in task.labels if (ws_all.label == k).any()]
-        idx = np.flatnonzero(np.isin(ws_all.label, labels_k))
-        sel, feats = ws_all.take(idx), feats_all[idx]
-        pos = {k: i for i, k in enumerate(labels_k)}
-        yw = np.array([pos[int(v)] for v in sel.label])
+    for task, sel, feats, yw, task_classes in _task_sets(model, recipe, resolved, catalog):
         tf, yt = _trials(feats, sel, yw)
-        task_names = [by_label[k].name for k in labels_k]
-        task_classes = [by_label[k] for k in labels_k]
+        task_names = [c.name for c in task_classes]
         row = {"task": task.name, "classes": task_names, "n_trials": int(len(yt)),
                "acc": _score(tf, yt, task_classes, task_names, encode, center)}
         if val is not None and task.name != "seen_concept":
