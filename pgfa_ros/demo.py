@@ -3,8 +3,9 @@
 Runs on a fresh clone with nothing but the repository: the committed default checkpoint
 (``pgfa_ros/assets/multi_source_default.safetensors``, trained on four real sources), the
 committed BSD-licensed video ``pgfa_ros/assets/sports2d_demo.mp4`` (licence in
-``assets/LICENSE-sports2d.txt``) and the label set ``assets/demo_labels.yaml`` (the checkpoint's
-classes plus zero-shot classes that exist only as a sentence: "jumping jacks", ...).
+``assets/LICENSE-sports2d.txt``) and the label set ``assets/demo_labels.yaml`` (ten labels an
+HRI robot would name: seven of the checkpoint's classes plus zero-shot classes that exist only as
+a sentence: "jumping jacks", ...).
 
 The nodes are the real ones, on real topics, started by the :mod:`pgfa_ros.launcher` machinery
 (one rclpy context and executor, ROS 2 composition style)::

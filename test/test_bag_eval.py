@@ -341,8 +341,10 @@ def test_parse_label_set_forms(tmp_path):
 
     assert parse_label_set(" walk , sit down ").names == ["walk", "sit down"]
     demo = parse_label_set("pgfa_ros/assets/demo_labels.yaml")  # the demo's {name, description} list
-    assert demo.include_checkpoint_labels and "jumping jacks" in demo.names
-    assert all(demo.descriptions) and len(demo.descriptions) == len(demo.names)
+    assert not demo.include_checkpoint_labels and {"walk", "jumping jacks"} <= set(demo.names)
+    assert len(demo.descriptions) == len(demo.names)
+    d = dict(zip(demo.names, demo.descriptions))
+    assert d["walk"] == "" and d["jumping jacks"]  # a trained class keeps the checkpoint's own texts
     rec = parse_label_set("config/recognizer.yaml")  # the node's parameters file
     assert rec.names[:2] == ["wave a hand", "clap hands"] and not rec.descriptions  # the checkpoint's own texts
     plain = tmp_path / "plain.yaml"
