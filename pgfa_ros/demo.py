@@ -86,22 +86,12 @@ def build_label_set(labels_arg: str | None, checkpoint_labels: list[str]) -> tup
                 extra.append((str(item["name"]).strip(), " ".join(str(item.get("description") or "").split())))
     else:
         extra = [(n.strip(), "") for n in labels_arg.split(",") if n.strip()]
-    names, descs = [], []
-    if include:
-        names += list(checkpoint_labels)
-        descs += [""] * len(checkpoint_labels)
-    zero_shot = set()
-    for n, d in extra:
-        if n in names:
-            if d:
-                descs[names.index(n)] = d
-            continue
-        names.append(n)
-        descs.append(d)
-        zero_shot.add(n)
+    from pgfa_ros.bag.evaluate import merge_labels
+
+    names, descs = merge_labels(checkpoint_labels, [n for n, _ in extra], [d for _, d in extra], include)
     if not names:
         raise ValueError("the label set is empty")
-    return names, descs, zero_shot - set(checkpoint_labels)
+    return names, descs, set(names) - set(checkpoint_labels)
 
 
 def build_params(args, names: list[str], descs: list[str], fps: float = 30.0) -> dict:

@@ -401,3 +401,16 @@ def test_unlabelled_bag_applies_the_nodes_seen_margin(setup, utd_dir, bare_bag, 
     capsys.readouterr()  # drop what the runs above printed (e.g. the text model's first load)
     rc = bag_main(base + ["--seen-margin", "2"])
     assert "seen_margin" in _one_line_error(capsys, rc)
+
+
+def test_merge_labels_one_rule_for_demo_and_bag_tools():
+    from pgfa_ros.bag.evaluate import merge_labels
+    from pgfa_ros.demo import build_label_set
+
+    ck = ["walk", "run"]
+    assert merge_labels(ck, ["hop", "run"], ["a person hops", "fast"], True) == (
+        ["walk", "run", "hop"], ["", "fast", "a person hops"])  # a named class keeps its place
+    assert merge_labels(ck, ["run", "hop"], None, False) == (["run", "hop"], ["", ""])
+    names, descs, zs = build_label_set("pgfa_ros/assets/demo_labels.yaml", ["walk", "run", "kick"])
+    assert "kick" not in names and names[:2] == ["walk", "run"] and descs[0] == ""
+    assert zs == set(names) - {"walk", "run"} and "jumping jacks" in zs

@@ -179,6 +179,23 @@ def parse_label_set(spec: str) -> LabelSpec:
     return _check_labels(LabelSpec(names, descs if any(descs) else [], include, where))
 
 
+def merge_labels(checkpoint_labels: Sequence[str], names: Sequence[str], descriptions: Sequence[str] | None,
+                 include_checkpoint_labels: bool) -> tuple[list[str], list[str]]:
+    """``(names, descriptions)`` of a label set given by name, the one rule of the demo and the bag
+    tools: the checkpoint's classes first when included; a checkpoint class named again keeps its
+    place, and its description, if one is given, replaces the checkpoint's texts ("" = those)."""
+    out_n, out_d = [], []
+    if include_checkpoint_labels:
+        out_n, out_d = list(checkpoint_labels), [""] * len(checkpoint_labels)
+    for n, d in zip(names, descriptions or [""] * len(names)):
+        if n in out_n:
+            out_d[out_n.index(n)] = d or out_d[out_n.index(n)]
+        else:
+            out_n.append(n)
+            out_d.append(d)
+    return out_n, out_d
+
+
 def _check_labels(spec: LabelSpec) -> LabelSpec:
     if not spec.names and not spec.include_checkpoint_labels:
         raise BagError(f"{spec.source}: the label set is empty")
@@ -351,15 +368,7 @@ def predict_unlabelled(es: EvalSet, checkpoint, modes, alpha, classes, descripti
     if labels is not None:
         if classes is not None:
             raise BagError("give either --labels (names) or --classes (indices), not both")
-        names, descs = [], []
-        if labels.include_checkpoint_labels:  # the demo's rule: the checkpoint's classes first
-            names, descs = list(meta.labels), [""] * len(meta.labels)
-        for n, d in zip(labels.names, labels.descriptions or [""] * len(labels.names)):
-            if n in names:  # a checkpoint class named again: its description, if given, wins
-                descs[names.index(n)] = d or descs[names.index(n)]
-            else:
-                names.append(n)
-                descs.append(d)
+        names, descs = merge_labels(meta.labels, labels.names, labels.descriptions, labels.include_checkpoint_labels)
         ids: list[int] | None = None
         label_source = labels.source
     else:
