@@ -294,7 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "indices need a catalogue: the bag's /pgfa/meta class list, --dataset or --split")
     e.add_argument("--labels", help="bags without ground truth: the label set by name, like the recognizer node: "
                    "comma-separated names (\"walk,sit down\") or a label YAML (config/recognizer.yaml, "
-                   "pgfa_ros/assets/demo_labels.yaml, or labels: + descriptions:)")
+                   "pgfa_ros/assets/demo_labels.yaml, or labels: + descriptions:); only the names given, plus the "
+                   "checkpoint's classes when the file says include_checkpoint_labels: true (pgfa-demo "
+                   "adds them unless it says false)")
     e.add_argument("--dataset", help="dataset whose catalogue names --classes indices (bags without /pgfa/meta)")
     e.add_argument("--seen-margin", type=float,
                    help="bags without ground truth: cosine margin the checkpoint's trained classes give up to "
