@@ -54,12 +54,12 @@ def run_demo(labels: Path, out_json: Path) -> None:
 
 def pool_file(label_file: Path, directory: Path) -> Path:
     """The label file with every checkpoint class included: the pool the subsets come from."""
+    import yaml
+
     from pgfa_models.config import read_yaml
 
     data = dict(read_yaml(label_file, ValueError, "label file") or {})
     data["include_checkpoint_labels"] = True
-    import yaml
-
     path = directory / "pool.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
