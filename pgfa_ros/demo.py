@@ -67,28 +67,17 @@ def is_camera(video) -> bool:
 def build_label_set(labels_arg: str | None, checkpoint_labels: list[str]) -> tuple[list[str], list[str], set[str]]:
     """``(names, descriptions, zero_shot_names)`` for the recognizer.
 
-    ``labels_arg``: a YAML file (``include_checkpoint_labels`` + ``labels: [{name, description}]``),
-    or comma-separated class names (added to the checkpoint's classes). An empty description
+    ``labels_arg``: what ``pgfa-bag eval --labels`` takes (one parser), but the checkpoint's
+    classes are included unless the file says ``include_checkpoint_labels: false``. An empty description
     means "the checkpoint's training description, else the name itself".
     """
-    from pgfa_models.config import read_yaml
+    from pgfa_ros.bag.evaluate import BagError, merge_labels, parse_label_set
 
-    include, extra = True, []
-    if labels_arg is None or Path(labels_arg).is_file():
-        data = read_yaml(labels_arg or DEFAULT_LABELS, ValueError, "label file") or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"{labels_arg}: expected a mapping with 'labels'")
-        include = bool(data.get("include_checkpoint_labels", True))
-        for item in data.get("labels") or []:
-            if isinstance(item, str):
-                extra.append((item.strip(), ""))
-            else:
-                extra.append((str(item["name"]).strip(), " ".join(str(item.get("description") or "").split())))
-    else:
-        extra = [(n.strip(), "") for n in labels_arg.split(",") if n.strip()]
-    from pgfa_ros.bag.evaluate import merge_labels
-
-    names, descs = merge_labels(checkpoint_labels, [n for n, _ in extra], [d for _, d in extra], include)
+    try:
+        spec = parse_label_set(str(labels_arg or DEFAULT_LABELS), include_default=True)
+    except BagError as e:
+        raise ValueError(str(e)) from e
+    names, descs = merge_labels(checkpoint_labels, spec.names, spec.descriptions, spec.include_checkpoint_labels)
     if not names:
         raise ValueError("the label set is empty")
     return names, descs, set(names) - set(checkpoint_labels)

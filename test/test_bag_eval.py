@@ -414,3 +414,19 @@ def test_merge_labels_one_rule_for_demo_and_bag_tools():
     names, descs, zs = build_label_set("pgfa_ros/assets/demo_labels.yaml", ["walk", "run", "kick"])
     assert "kick" not in names and names[:2] == ["walk", "run"] and descs[0] == ""
     assert zs == set(names) - {"walk", "run"} and "jumping jacks" in zs
+
+
+def test_demo_label_set_uses_the_bag_parser_with_checkpoint_classes_by_default(tmp_path):
+    from pgfa_ros.bag.evaluate import parse_label_set
+    from pgfa_ros.demo import build_label_set
+
+    ck = ["walk", "run"]
+    assert build_label_set("hop, run", ck)[:2] == (["walk", "run", "hop"], ["", "", ""])
+    f = tmp_path / "l.yaml"
+    f.write_text("labels: [{name: hop, description: a person hops on one leg}]\n")
+    assert build_label_set(str(f), ck)[0] == ["walk", "run", "hop"]  # the demo includes them unless told
+    assert parse_label_set(str(f)).include_checkpoint_labels is False  # the bag tools do not
+    with pytest.raises(ValueError, match="unique"):
+        build_label_set("hop, hop", ck)
+    with pytest.raises(ValueError, match="l2.yaml"):
+        build_label_set(str(tmp_path / "l2.yaml"), ck)  # a missing file is named, not read as a label

@@ -131,8 +131,10 @@ def _label_items(items, where: str) -> tuple[list[str], list[str]]:
     return names, descs
 
 
-def parse_label_set(spec: str) -> LabelSpec:
-    """``--labels``: comma-separated class names, or a YAML file in one of the project's forms:
+def parse_label_set(spec: str, include_default: bool = False) -> LabelSpec:
+    """``--labels``: comma-separated class names, or a YAML file in one of the project's forms
+    (``include_default``: whether the checkpoint's classes join where the spec does not say; the
+    bag tools score the named labels alone, the demo adds them to the checkpoint's):
 
     * a ROS 2 parameters file (``config/*.yaml``): the ``labels`` (+ ``descriptions``) of the
       ``recognizer`` node, or of the only node that has ``labels``;
@@ -147,10 +149,10 @@ def parse_label_set(spec: str) -> LabelSpec:
     path = Path(text)
     if not (path.suffix.lower() in (".yaml", ".yml") or path.is_file()):
         names = [n.strip() for n in text.split(",") if n.strip()]
-        return _check_labels(LabelSpec(names, [], False, "--labels"))
+        return _check_labels(LabelSpec(names, [], include_default, "--labels"))
     data = read_yaml(path, BagError, "label file")
     where = str(path)
-    include = False
+    include = include_default
     if isinstance(data, dict) and "labels" not in data:
         nodes = {k: v["ros__parameters"] for k, v in data.items()
                  if isinstance(v, dict) and isinstance(v.get("ros__parameters"), dict)
@@ -173,7 +175,7 @@ def parse_label_set(spec: str) -> LabelSpec:
             if len(extra) != len(names):
                 raise BagError(f"{where}: {len(extra)} descriptions for {len(names)} labels: give one per label or none")
             descs = [" ".join((d or "").split()) or o for d, o in zip(extra, descs)]
-        include = bool(data.get("include_checkpoint_labels", False))
+        include = bool(data.get("include_checkpoint_labels", include_default))
     else:
         raise BagError(f"{path}: expected a mapping with 'labels' or a list of names")
     return _check_labels(LabelSpec(names, descs if any(descs) else [], include, where))
