@@ -31,6 +31,7 @@ def test_targets_from_results_name_what_is_missing():
           ("multi/U1", "unseen_split"): [_task(0.65)]}
     text = "\n".join(r.targets(by))
     assert "mean over the 2 held-out source(s) run 82.5 %: met" in text  # (0.75 + 0.9) / 2
+    assert f"[{r.PRODUCT_TAG} recipe]**: not measurable" in text  # the shipped recipe's rows: none here
     assert "utd_mhad: not run" in text and "bandai: not run" in text
     assert "MISSED by 30.0 points" in text  # zero-shot 30 % against 60 %
     assert "U1 75.0 % (n=1); mean 75.0 % (met); not run: U2, U3" in text
@@ -87,11 +88,11 @@ def test_shipped_margin_is_chosen_on_the_validation_classes_not_the_test_rows():
              "harmonic": h, "unseen_share_of_seen": [0.0, 0.1, 0.4]}
         return {"protocol": protocol, "tag": tag, "tasks": [{"task": "unseen_split", "generalized": g}]}
 
-    runs = [run("utd/V1", [0.0, 0.6, 0.3], "desc_ensemble"), run("utd/V2", [0.0, 0.4, 0.5], "desc_ensemble"),
-            run("utd/V1", [0.0, 0.0, 0.9], "desc_skeleton"),  # another description kind: not the recipe's
+    tag = r.PRODUCT_TAG
+    runs = [run("utd/V1", [0.0, 0.6, 0.3], tag), run("utd/V2", [0.0, 0.4, 0.5], tag),
+            run("utd/V1", [0.0, 0.0, 0.9], "desc_skeleton"),  # another recipe: not the shipped one
             run("utd/U1", [0.0, 0.1, 0.9], "")]  # a test row prefers 0.2
-    assert r.product_margin(runs) == (0.1, ["utd/V1 [desc_ensemble] / unseen_split",
-                                            "utd/V2 [desc_ensemble] / unseen_split"])
+    assert r.product_margin(runs) == (0.1, [f"utd/V1 [{tag}] / unseen_split", f"utd/V2 [{tag}] / unseen_split"])
     assert r.test_rows_margin(runs)[0] == 0.2
     text = "\n".join(r.generalized_section(runs))
     assert "on the validation classes" in text and "**0.10**" in text and "not used to choose" in text
