@@ -60,7 +60,7 @@ def targets(by: dict) -> list[str]:
         rows, have = [], []
         name += f" [{tag} recipe]" if tag else " [12-epoch baseline recipe]"
         for s_ in src:
-            ts = by.get((f"xsource/{s_}" + (f" [{tag}]" if tag else ""), task))
+            ts = by.get((_family({"protocol": f"xsource/{s_}", "tag": tag}), task))
             if not ts:
                 rows.append(f"{s_}: not run")
                 continue
@@ -366,7 +366,7 @@ def write_report() -> Path:
             f"{_ms([v.get('trial_accuracy') for v in val])} | {np.mean([v.get('ece', np.nan) for v in val]):.3f} |")
     machines = {json.dumps(r.get("machine", {}), sort_keys=True) for r in runs}
     lines += ["", "## Machines and commands", ""]
-    for m in machines:
+    for m in sorted(machines):
         lines.append(f"- machine: `{m}`")
     for r in runs:
         lines.append(f"- `{r['job']}` ({r['date']}): `{r['train_command']}`, train {r['wall_train_s']} s")
