@@ -205,8 +205,9 @@ def test_bad_input_is_counted_and_bounded(system):
     pub = _publisher(8.0, inject="bad_ids,nan,empty,flood,backwards,vanish", logdir=tmp)
     t_back = time.time() + 3.0  # body 1 is back after its 2 s absence (publisher frames 80..)
     try:
-        keys = ("rejected_input_bad_id", "rejected_input_empty", "rejected_input_flood",
-                "rejected_frame_stamp_backwards", "body_lost")
+        # every fault recurs every 2 s; best-effort QoS may lose one occurrence, so wait for all
+        keys = ("rejected_input_bad_id", "rejected_input_nan_joint", "rejected_input_empty",
+                "rejected_input_flood", "rejected_frame_stamp_backwards", "body_lost")
 
         def counted():
             return (lis.diag and all(int(lis.diag[-1].get(k, 0)) > 0 for k in keys)
@@ -221,7 +222,6 @@ def test_bad_input_is_counted_and_bounded(system):
     assert int(last["buffered_frames"]) <= MAX_BODIES * WINDOW_FRAMES
     assert int(last.get("partial_window_discarded", 0)) > 0
     assert {a["body_id"] for a in lis.actions} >= {0, 1}, "recognition stopped under bad input"
-    assert int(last["rejected_input_nan_joint"]) > 0
 
 
 def test_lifecycle_and_parameter_validation_in_process(tmp_path):
