@@ -19,7 +19,7 @@ import torch
 
 from .config import ConfigError, from_dict, to_dict
 from .fileio import atomic_output
-from .model import ENCODERS, EncoderConfig, SkeletonTextModel
+from .model import ENCODERS, MAX_MEMBERS, EncoderConfig, SeedEnsemble, SkeletonTextModel, build_model
 
 FORMAT_NAME = "pgfa_ros.checkpoint"
 FORMAT_VERSION = 1
@@ -56,6 +56,7 @@ class CheckpointMeta:
     descriptions: Optional[dict[str, str]] = None
     num_person: Optional[int] = None
     extra: dict[str, Any] = field(default_factory=dict)  # command, seed, epoch, metrics ...
+    members: int = 1                                      # > 1: a SeedEnsemble of that many models
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -75,11 +76,17 @@ def _meta_json(meta: CheckpointMeta) -> str:
         raise CheckpointError(f"checkpoint metadata is not plain JSON data: {exc}") from None
 
 
-def save_checkpoint(path: PathLike, model: SkeletonTextModel, meta: CheckpointMeta) -> Path:
+def _members(model: Any) -> int:
+    return len(model.members) if isinstance(model, SeedEnsemble) else 1
+
+
+def save_checkpoint(path: PathLike, model: SkeletonTextModel | SeedEnsemble, meta: CheckpointMeta) -> Path:
     """Write ``model`` and ``meta`` to ``path`` atomically (temporary file, then rename)."""
     from safetensors.torch import save_file
 
     path = Path(path)
+    if meta.members != _members(model):
+        raise CheckpointError(f"{path}: meta.members {meta.members} != the model's {_members(model)}")
     if to_dict(meta.encoder) != to_dict(model.encoder_cfg):
         raise CheckpointError(f"{path}: meta.encoder {to_dict(meta.encoder)} does not match the "
                               f"model's {to_dict(model.encoder_cfg)}")
@@ -265,6 +272,8 @@ def validate_meta_dict(data: Any) -> None:
         enc_np = (data.get("encoder") or {}).get("num_person", EncoderConfig.num_person)
         if num_person != enc_np:
             raise _Bad("num_person", f"{num_person} != encoder.num_person {enc_np}")
+    if "members" in data:
+        _int_in("members", data["members"], 1, MAX_MEMBERS)
     extra = data.get("extra", {})
     if not isinstance(extra, dict):
         raise _Bad("extra", f"expected a mapping, got {type(extra).__name__} {_short(extra)}")
@@ -320,7 +329,8 @@ def load_checkpoint(path: PathLike) -> tuple[dict[str, torch.Tensor], Checkpoint
     return state, meta
 
 
-def load_model(path: PathLike, device: Union[str, torch.device] = "cpu") -> tuple[SkeletonTextModel, CheckpointMeta]:
+def load_model(path: PathLike, device: Union[str, torch.device] = "cpu") \
+        -> tuple[SkeletonTextModel | SeedEnsemble, CheckpointMeta]:
     """Rebuild the model described by the checkpoint, load its weights, return it in eval mode."""
     path = Path(path)
     state, meta = load_checkpoint(path)
@@ -328,7 +338,7 @@ def load_model(path: PathLike, device: Union[str, torch.device] = "cpu") -> tupl
         # shapes first, on the meta device (no memory): the real model is built only when the
         # file actually holds its weights, so metadata alone can never size an allocation
         with torch.device("meta"):
-            expected = SkeletonTextModel(meta.encoder, meta.text_dim).state_dict()
+            expected = build_model(meta.encoder, meta.text_dim, meta.members).state_dict()
     except (RuntimeError, ValueError, TypeError, MemoryError) as exc:
         raise CheckpointError(f"{path}: cannot build the model its metadata describes: "
                               f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
@@ -345,7 +355,7 @@ def load_model(path: PathLike, device: Union[str, torch.device] = "cpu") -> tupl
         if state[key].dtype != ref.dtype:
             raise CheckpointError(f"{path}: dtype mismatch for {key}: file {state[key].dtype}, "
                                   f"model {ref.dtype}")
-    model = SkeletonTextModel(meta.encoder, meta.text_dim)
+    model = build_model(meta.encoder, meta.text_dim, meta.members)
     model.load_state_dict(state, strict=True)
     return model.to(device).eval(), meta
 

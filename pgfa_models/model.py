@@ -91,3 +91,51 @@ class SkeletonTextModel(nn.Module):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """L2-normalised skeleton features ``(N, text_dim)``."""
         return F.normalize(self.forward(x), dim=-1)
+
+
+MAX_MEMBERS = 16
+
+
+class SeedEnsemble(nn.Module):
+    """Models of one recipe trained with different seeds, used as one: the feature is the mean of
+    the members' L2-normalised features, so its cosine with a text is (up to one norm shared by
+    all texts) the members' mean cosine. Zero-shot matching varies by 10-30 points between seeds
+    while each seed's skeleton features cluster the classes well; the mean keeps what the seeds
+    agree on (``benchmarks/crossdata/NOTES.md``, "Seed ensemble")."""
+
+    def __init__(self, encoder_cfg: EncoderConfig, text_dim: int, members: int):
+        super().__init__()
+        if not 2 <= members <= MAX_MEMBERS:
+            raise ValueError(f"a seed ensemble has 2..{MAX_MEMBERS} members, got {members}")
+        self.encoder_cfg = encoder_cfg
+        self.text_dim = int(text_dim)
+        self.members = nn.ModuleList(SkeletonTextModel(encoder_cfg, text_dim) for _ in range(members))
+
+    @classmethod
+    def of(cls, models: list[SkeletonTextModel]) -> "SeedEnsemble":
+        """The ensemble of trained ``models`` (same encoder and text size; their weights are copied)."""
+        first = models[0]
+        if any(m.encoder_cfg != first.encoder_cfg or m.text_dim != first.text_dim for m in models):
+            raise ValueError("ensemble members must share the encoder configuration and the text size")
+        ens = cls(first.encoder_cfg, first.text_dim, len(models))
+        for mine, theirs in zip(ens.members, models):
+            mine.load_state_dict(theirs.state_dict())
+        return ens
+
+    def clamped_tau(self) -> float:
+        """The members' mean training temperature (the live softmax uses the calibrated one)."""
+        return float(sum(m.clamped_tau() for m in self.members) / len(self.members))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, 3, T, 25, M) -> (N, text_dim)``: mean of the members' normalised features."""
+        return torch.stack([F.normalize(m(x), dim=-1) for m in self.members]).mean(0)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.forward(x), dim=-1)
+
+
+def build_model(encoder_cfg: EncoderConfig, text_dim: int, members: int = 1) -> nn.Module:
+    """The model a checkpoint describes: one :class:`SkeletonTextModel`, or a :class:`SeedEnsemble`."""
+    if members == 1:
+        return SkeletonTextModel(encoder_cfg, text_dim)
+    return SeedEnsemble(encoder_cfg, text_dim, members)

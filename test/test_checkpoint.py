@@ -246,6 +246,7 @@ HOSTILE = (
     + [("descriptions", v) for v in ("wave", 5, [], {"wave": 5}, {"wave": ["a"]})]
     + [("preprocess", v) for v in ("fast", 5, [], None, {f"k{i}": i for i in range(300)})]
     + [("extra", v) for v in ("x", 5, [], None)]
+    + [("members", v) for v in (0, 17, 2, "3", 1.0, True, None, [])]  # 2: the weights are of one model
     + [("format_version", v) for v in (2, 0, "1", 1.0, True, None)]
     + [(f, _DELETE) for f in ("text_model", "text_dim", "labels", "format_version", "encoder")]
     + [("surprise", 1)]

@@ -330,3 +330,34 @@ def test_pickled_artifacts_default_to_a_private_user_cache(tmp_path, monkeypatch
     link.symlink_to(private)
     assert "symlink" in art.private_dir_problem(link)
 
+
+
+def test_seed_ensemble_checkpoint_runs_on_every_cpu_backend(clips, tmp_path):
+    """A three-member ensemble: eager equals the members' mean normalised feature; the exported
+    backends (and the inference rewrite of each member) agree with it."""
+    from pgfa_models.checkpoint import load_model
+    from pgfa_models.model import SeedEnsemble
+    from pgfa_models.runtime.optimize import _rewrite, inference_model
+
+    members = []
+    for seed in (1, 2, 3):
+        make_checkpoint(tmp_path / f"m{seed}.safetensors", seed=seed)
+        members.append(load_model(tmp_path / f"m{seed}.safetensors")[0])
+    ens = SeedEnsemble.of(members).eval()
+    meta = CheckpointMeta(text_model="all-MiniLM-L6-v2", text_dim=TEXT_DIM,
+                          labels=[f"action {i}" for i in range(NUM_CLASSES)], members=3)
+    path = save_checkpoint(tmp_path / "ens.safetensors", ens, meta)
+    x = torch.from_numpy(clips)
+    with torch.inference_mode():
+        mean = torch.stack([torch.nn.functional.normalize(m(x), dim=-1) for m in members]).mean(0)
+        ref = torch.nn.functional.normalize(mean, dim=-1).numpy()
+        assert _rewrite(__import__("copy").deepcopy(ens)) > 0  # every member's blocks are fused
+        np.testing.assert_allclose(inference_model(ens, tuple(x[:2].shape))(x).numpy(), mean.numpy(), atol=1e-5)
+    eager = load_runtime(path, "eager").embed(clips)
+    assert np.abs(eager - ref).max() <= 1e-5
+    for backend in CPU_BACKENDS:
+        assert np.abs(load_runtime(path, backend, threads=1).embed(clips) - ref).max() <= 1e-4, backend
+    # a checkpoint whose members count does not fit its weights is refused, not half-loaded
+    with pytest.raises(CheckpointError, match="members"):
+        save_checkpoint(tmp_path / "bad.safetensors", ens, CheckpointMeta(
+            text_model="all-MiniLM-L6-v2", text_dim=TEXT_DIM, labels=["a"], members=2))

@@ -58,6 +58,11 @@ def _select(ws: WindowSet, source: str, labels: Sequence[int], flt: dict) -> Win
     return ws.where(mask)
 
 
+def validation_seed(corpus, seed: int) -> int:
+    """The seed that picks the validation subjects: the corpus's ``val_seed``, else the training seed."""
+    return int(seed) if corpus.val_seed < 0 else int(corpus.val_seed)
+
+
 def split_validation(ws: WindowSet, per_source: int, seed: int) -> tuple[np.ndarray, list[str]]:
     """Mask of validation windows: ``per_source`` subjects of each source (needs >= 3 subjects)."""
     rng = np.random.default_rng(seed + 7919)
@@ -110,7 +115,8 @@ def run_training_set(run: Path, recipe, meta, resolved: Resolved, catalog, cache
     ws, y, names, members = build_training_set(recipe, resolved, catalog, cache)
     if names != list(meta.labels):
         raise ValueError(f"{run}: the catalogue's training classes no longer match the checkpoint's labels")
-    val_mask, val_groups = split_validation(ws, recipe.corpus.val_groups, int(meta.extra["seed"]))
+    val_mask, val_groups = split_validation(ws, recipe.corpus.val_groups,
+                                            validation_seed(recipe.corpus, int(meta.extra["seed"])))
     return ws, y, names, members, val_mask, val_groups
 
 
@@ -163,7 +169,7 @@ def train_multi(recipe, protocol_name: str, seed: int, out_dir: str | Path | Non
         (out / "recipe.json").write_text(json.dumps(to_dict(recipe), indent=2))
 
     ws, y, names, members = build_training_set(recipe, resolved, catalog, cache, progress)
-    val_mask, val_groups = split_validation(ws, recipe.corpus.val_groups, seed)
+    val_mask, val_groups = split_validation(ws, recipe.corpus.val_groups, validation_seed(recipe.corpus, seed))
     train_idx = np.flatnonzero(~val_mask)
     train_ws = ws.take(train_idx)
     if len(train_ws) < 2:
@@ -392,39 +398,50 @@ def load_run(run_dir: str | Path):
     return recipe, model, meta
 
 
+def evaluate_run(run: Path, recipe, model: nn.Module, meta, catalog, cache: bool = True,
+                 validation: bool = True) -> tuple[dict | None, list | None]:
+    """``(validation, tasks)`` of ``model`` on the protocol its checkpoint names, with the training
+    sources split as that run split them; ``validation=False`` skips the held-out subjects (a seed
+    ensemble whose members held out different subjects has none that no member trained on)."""
+    from pgfa_models.recognition import checkpoint_text_center
+
+    from .train import encode_texts
+
+    seed = int(meta.extra["seed"])
+    resolved = resolve(get_protocol(str(meta.extra["split"])), catalog)
+    ws, y, names, members, val_mask, val_groups = run_training_set(run, recipe, meta, resolved, catalog, cache)
+    encode = lambda t: encode_texts(recipe.text.model, t)  # noqa: E731
+    center = checkpoint_text_center(meta)
+    text_np = class_text_features(catalog, recipe.text.descriptions, members, encode, center)
+    calibration, seen = (validate(model, ws.where(val_mask), y[val_mask], val_groups, text_np, names, resolved, seed)
+                         if validation else (None, None))
+    tasks = (evaluate_tasks(model, recipe, resolved, catalog, encode, cache=cache, center=center, seen=seen)
+             if resolved.tasks else None)
+    return calibration, tasks
+
+
 def reevaluate(run_dir: str | Path, cache: bool = True, catalog=None) -> dict[str, Any]:
     """Validation and every task again for a finished run folder (model.safetensors, recipe.json,
     eval.json) with this build's evaluation, e.g. after a new measurement was added; what the
     training recorded (loss, time, tau) is kept. Rewrites and returns eval.json."""
     import datetime as _dt
 
-    from pgfa_models.recognition import checkpoint_text_center
-
-    from .train import encode_texts
-
     run = Path(run_dir)
     recipe, model, meta = load_run(run)
     summary = json.loads((run / "eval.json").read_text())
-    seed = int(meta.extra["seed"])
     if catalog is None:
         from .catalog import load_catalog
 
         catalog = load_catalog()
-    resolved = resolve(get_protocol(str(meta.extra["split"])), catalog)
-    ws, y, names, members, val_mask, val_groups = run_training_set(run, recipe, meta, resolved, catalog, cache)
-    encode = lambda t: encode_texts(recipe.text.model, t)  # noqa: E731
-    center = checkpoint_text_center(meta)
-    text_np = class_text_features(catalog, recipe.text.descriptions, members, encode, center)
-    summary["validation"], seen = validate(model, ws.where(val_mask), y[val_mask], val_groups, text_np, names,
-                                           resolved, seed)
-    if resolved.tasks:
-        summary["tasks"] = evaluate_tasks(model, recipe, resolved, catalog, encode, cache=cache, center=center,
-                                          seen=seen)
+    shared = (meta.extra.get("ensemble") or {}).get("shared_validation", True)
+    summary["validation"], tasks = evaluate_run(run, recipe, model, meta, catalog, cache, validation=shared)
+    if tasks is not None:
+        summary["tasks"] = tasks
     summary["reevaluated"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     (run / "eval.json").write_text(json.dumps(summary, indent=2))
     return summary
 
 
-__all__ = ["EVAL_MODES", "MARGINS", "build_training_set", "class_text_features", "evaluate_tasks",
+__all__ = ["EVAL_MODES", "MARGINS", "build_training_set", "class_text_features", "evaluate_run", "evaluate_tasks",
            "generalized_curve", "kind_texts", "load_run", "reevaluate", "run_training_set", "split_validation",
-           "task_windows", "train_multi", "validate", "validation_modes"]
+           "task_windows", "train_multi", "validate", "validation_modes", "validation_seed"]

@@ -100,6 +100,8 @@ class CorpusConfig:
     stride_frames: int = 10
     val_groups: int = 1                         # subjects per training source held out for
                                                 # validation and temperature calibration (0 = none)
+    val_seed: int = -1                          # which subjects: -1 = the training seed; fixed, runs of
+                                                # several seeds share one split (a seed ensemble's validation)
 
 
 @dataclass

@@ -307,6 +307,34 @@ def generalized_section(runs: list[dict]) -> list[str]:
     return L + [""]
 
 
+def ensemble_section(runs: list[dict]) -> list[str]:
+    """Each seed ensemble (``results_ensemble/``) beside its members: validation and every task."""
+    ens = [json.loads(p.read_text()) for p in sorted((HERE / "results_ensemble").glob("*.json"))]
+    if not ens:
+        return []
+    by_job = {r.get("job"): r for r in runs}
+    show = ("text", "transductive", "balanced", "transductive_balanced")
+    lines = ["## Seed ensembles: three seeds as one model (mean of their normalised features)", "",
+             "Built by `run.py` (`ensembles()`, `training/ensemble.py`) from finished runs; no training. "
+             "Per trial; the members' column is their mean ± sample std. The V-split members held out "
+             "different subjects, so those ensembles have no validation row.", "",
+             "| ensemble | what | ensemble | members |", "|---|---|---|---|"]
+    for e in ens:
+        members = [by_job[m] for m in e["member_jobs"] if m in by_job]
+        if e.get("validation"):
+            for key, what in (("accuracy", "validation per window"), ("trial_accuracy", "validation per trial")):
+                lines.append(f"| {e['job']} | {what} | {_pct(e['validation'][key])} | "
+                             f"{_ms([(m.get('validation') or {}).get(key) for m in members])} |")
+        for t in e.get("tasks", []):
+            if "modes" not in t:
+                continue
+            mt = [next((x for x in m.get("tasks", []) if x.get("task") == t["task"]), None) for m in members]
+            for mode in show:
+                lines.append(f"| {e['job']} | {t['task']} {mode} | {_pct(t['modes'][mode]['trial_acc'])} | "
+                             f"{_ms([(x or {}).get('modes', {}).get(mode, {}).get('trial_acc') for x in mt])} |")
+    return lines + [""]
+
+
 def write_report() -> Path:
     runs = _load()
     by: dict[tuple[str, str], list[dict]] = defaultdict(list)
@@ -339,6 +367,7 @@ def write_report() -> Path:
     lines += [""] + validation_choice(runs)
     lines += description_choice(by, meta)
     lines += generalized_section(runs)
+    lines += ensemble_section(runs)
     if plot_hubs(by, HERE / "hubs.png") is not None:
         lines += ["![windows per class, true vs predicted in text mode](hubs.png)", ""]
     lines += ["## Hubs: max predicted / true count over the classes (target <= 2), mean over seeds", "",

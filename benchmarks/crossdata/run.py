@@ -10,7 +10,8 @@ Each job is one ``pgfa-train`` command on a protocol of ``config/protocols.yaml`
 calibrates on held-out subjects of the training sources, and evaluates the protocol's tasks);
 its ``eval.json`` plus the command, date and machine is copied to ``results/<job>.json``.
 RESULTS.md is generated from those files only (``report.py``). Jobs already in ``results/``
-are skipped; an interrupted job resumes from its run folder.
+are skipped; an interrupted job resumes from its run folder. Seed ensembles of finished jobs
+(``ensembles()``) come after the jobs, with their results in ``results_ensemble/``.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ REPO = HERE.parents[1]
 RESULTS = HERE / "results"
 RUNS = REPO / "runs" / "crossdata"
 RECIPE = "config/training/multi_source.yaml"
+ENSEMBLE_RESULTS = HERE / "results_ensemble"
 
 
 def jobs() -> list[dict]:
@@ -119,7 +121,39 @@ def jobs() -> list[dict]:
             add(f"utd/{v}", s, sets=["text.descriptions=ensemble", "optim.epochs=36"], tag="long")
     add("falls/heldout", 0, sets=["optim.epochs=36"], tag="long")
     add("all", 0, sets=["optim.epochs=36"], tag="long")
+    # more seeds of the default checkpoint's run, holding out seed 0's validation subjects: its seed
+    # spread, and members of a seed ensemble whose validation no member trained on
+    for s in (1, 2):
+        add("all", s, sets=["optim.epochs=36", "corpus.val_seed=0"], tag="long")
     return j
+
+
+def ensembles() -> list[dict]:
+    """Seed ensembles of finished jobs (``training/ensemble.py``); results in ``results_ensemble/``.
+    The V-split members held out different subjects, so those ensembles are judged on their
+    validation classes only; the ``all`` members share seed 0's validation subjects."""
+    out = [{"name": f"utd_{v}_long_ens3", "members": [f"utd_{v}_long_s{s}" for s in (0, 1, 2)]} for v in ("V1", "V2")]
+    out.append({"name": "all_long_ens3", "members": [f"all_long_s{s}" for s in (0, 1, 2)]})
+    return out
+
+
+def run_ensemble(job: dict) -> None:
+    missing = [m for m in job["members"] if not (RUNS / m / "model.safetensors").is_file()]
+    if missing:
+        raise SystemExit(f"[crossdata] {job['name']}: member run(s) {missing} not trained here; "
+                         f"run.py --only {','.join(missing)} --retrain first")
+    out = RUNS / job["name"]
+    cmd = [sys.executable, "-m", "training.ensemble", *[str((RUNS / m).relative_to(REPO)) for m in job["members"]],
+           "--out", str(out.relative_to(REPO))]
+    shown = " ".join(shlex.quote(c) for c in ["python", *cmd[1:]])
+    print(f"[crossdata] {job['name']}: {shown}", flush=True)
+    started = _dt.datetime.now(_dt.timezone.utc)
+    subprocess.run(cmd, cwd=REPO, check=True)
+    res = json.loads((out / "eval.json").read_text())
+    res.update({"job": job["name"], "member_jobs": job["members"], "build_command": shown,
+                "date": started.isoformat(timespec="seconds")})
+    ENSEMBLE_RESULTS.mkdir(parents=True, exist_ok=True)
+    (ENSEMBLE_RESULTS / f"{job['name']}.json").write_text(json.dumps(res, indent=2))
 
 
 def run_job(job: dict) -> None:
@@ -167,6 +201,8 @@ def main(argv=None) -> int:
     if args.list:
         for j in jobs():
             print(j["name"], "(done)" if (RESULTS / f"{j['name']}.json").is_file() else "")
+        for j in ensembles():
+            print(j["name"], "(ensemble, done)" if (ENSEMBLE_RESULTS / f"{j['name']}.json").is_file() else "(ensemble)")
         return 0
     only = {s for s in args.only.split(",") if s}
     if args.reeval:
@@ -183,6 +219,10 @@ def main(argv=None) -> int:
                 continue
             run_job(job)
             write_report()
+        for job in ensembles():
+            if (only and job["name"] not in only) or (ENSEMBLE_RESULTS / f"{job['name']}.json").is_file():
+                continue
+            run_ensemble(job)
     write_report()
     return 0
 

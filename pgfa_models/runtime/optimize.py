@@ -93,6 +93,9 @@ def _fuse_block(block: nn.Module, A: torch.Tensor) -> bool:
 
 
 def _rewrite(model: nn.Module) -> int:
+    members = getattr(model, "members", None)
+    if isinstance(members, nn.ModuleList):  # a seed ensemble: each member on its own
+        return sum(_rewrite(m) for m in members)
     encoder = getattr(model, "encoder", None)
     blocks = getattr(encoder, "blocks", None)
     A = getattr(encoder, "A", None)
