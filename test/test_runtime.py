@@ -331,10 +331,11 @@ def test_pickled_artifacts_default_to_a_private_user_cache(tmp_path, monkeypatch
     assert "symlink" in art.private_dir_problem(link)
 
 
-
 def test_seed_ensemble_checkpoint_runs_on_every_cpu_backend(clips, tmp_path):
     """A three-member ensemble: eager equals the members' mean normalised feature; the exported
     backends (and the inference rewrite of each member) agree with it."""
+    import copy
+
     from pgfa_models.checkpoint import load_model
     from pgfa_models.model import SeedEnsemble
     from pgfa_models.runtime.optimize import _rewrite, inference_model
@@ -351,7 +352,7 @@ def test_seed_ensemble_checkpoint_runs_on_every_cpu_backend(clips, tmp_path):
     with torch.inference_mode():
         mean = torch.stack([torch.nn.functional.normalize(m(x), dim=-1) for m in members]).mean(0)
         ref = torch.nn.functional.normalize(mean, dim=-1).numpy()
-        assert _rewrite(__import__("copy").deepcopy(ens)) > 0  # every member's blocks are fused
+        assert _rewrite(copy.deepcopy(ens)) > 0  # every member's blocks are fused
         np.testing.assert_allclose(inference_model(ens, tuple(x[:2].shape))(x).numpy(), mean.numpy(), atol=1e-5)
     eager = load_runtime(path, "eager").embed(clips)
     assert np.abs(eager - ref).max() <= 1e-5

@@ -34,24 +34,25 @@ SAME_META = ("text_model", "text_dim", "labels", "encoder", "preprocess", "descr
 SAME_EXTRA = ("split", "description_kind", "class_members", "class_texts", "text_center", "window")
 
 
-def _check_members(runs: Sequence[Path], loaded: list) -> None:
+def _check_members(runs: Sequence[Path], loaded: list) -> list[int]:
+    """The members' seeds, after checking that they are distinct single models of one recipe."""
     if len(loaded) < 2:
         raise ValueError(f"an ensemble needs at least 2 runs, got {len(loaded)}")
-    _, _, first = loaded[0]
+    first = to_dict(loaded[0][2])
     for run, (_, _, meta) in zip(runs, loaded):
         if meta.members != 1:
             raise ValueError(f"{run} is itself an ensemble; give its member runs")
+        mine = to_dict(meta)
         for name in SAME_META:
-            mine, theirs = getattr(meta, name), getattr(first, name)
-            if (to_dict(mine) if dataclasses.is_dataclass(mine) else mine) != \
-                    (to_dict(theirs) if dataclasses.is_dataclass(theirs) else theirs):
+            if mine[name] != first[name]:
                 raise ValueError(f"{run}: {name} differs from {runs[0]}'s; members must share one recipe")
         for name in SAME_EXTRA:
-            if meta.extra.get(name) != first.extra.get(name):
+            if mine["extra"].get(name) != first["extra"].get(name):
                 raise ValueError(f"{run}: {name} differs from {runs[0]}'s; members must share one recipe")
     seeds = [int(meta.extra["seed"]) for _, _, meta in loaded]
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"the runs repeat a seed ({seeds}); an ensemble of one seed twice is that seed")
+    return seeds
 
 
 def build_ensemble(runs: Sequence[str | Path], out_dir: str | Path, command: str | None = None,
@@ -60,13 +61,12 @@ def build_ensemble(runs: Sequence[str | Path], out_dir: str | Path, command: str
     t0 = time.time()
     runs = [Path(r) for r in runs]
     loaded = [load_run(r) for r in runs]
-    _check_members(runs, loaded)
+    seeds = _check_members(runs, loaded)
     if catalog is None:
         from .catalog import load_catalog
 
         catalog = load_catalog()
     recipe, _, first = loaded[0]
-    seeds = [int(meta.extra["seed"]) for _, _, meta in loaded]
     val_seeds = sorted({validation_seed(r.corpus, int(m.extra["seed"])) for r, _, m in loaded})
     shared = len(val_seeds) == 1
     recipe = copy.deepcopy(recipe)
