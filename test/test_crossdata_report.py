@@ -98,13 +98,34 @@ def test_shipped_margin_is_chosen_on_the_validation_classes_not_the_test_rows():
     assert "on the validation classes" in text and "**0.10**" in text and "not used to choose" in text
 
 
+def test_an_ensemble_margin_comes_from_validation_ensembles_that_share_validation():
+    r = _report()
+
+    def ens(job, protocol, h, shared=True):
+        g = {"margins": [0.0, 0.1, 0.2], "seen_acc": [0.9, 0.8, 0.5], "unseen_acc": [0.0, 0.3, 0.6],
+             "harmonic": h, "unseen_share_of_seen": [0.0, 0.1, 0.4]}
+        return {"job": job, "protocol": protocol, "shared_validation": shared,
+                "tasks": [{"task": "unseen_split", "generalized": g}]}
+
+    e = [ens("v1", "utd/V1", [0.0, 0.3, 0.6]), ens("v2", "utd/V2", [0.0, 0.5, 0.4]),
+         ens("v1x", "utd/V1", [0.0, 0.9, 0.0], shared=False),  # no shared validation: not used
+         ens("u1", "utd/U1", [0.0, 0.9, 0.0])]  # a test split: never used
+    assert r.ensemble_margin(e) == (0.2, ["v1 / unseen_split", "v2 / unseen_split"])
+    assert r.ensemble_margin(e[2:]) is None
+    assert "**0.20** (the recognizer's `seen_margin` when the default checkpoint is a seed ensemble" in \
+        "\n".join(r.generalized_section([{**e[0], "tag": r.PRODUCT_TAG}], e))
+
+
 def test_the_recognizer_default_margin_is_the_one_the_committed_results_choose():
     """One fact, one source: pgfa_ros' seen_margin default must be what RESULTS.md computes from
-    the committed results (rerun the report and update the default together)."""
-    from pgfa_ros.recognizer_params import PARAMS
+    the committed results for the kind of model the default checkpoint is (rerun the report and
+    update the default together)."""
+    from pgfa_models.checkpoint import read_meta
+    from pgfa_ros.recognizer_params import DEFAULT_CHECKPOINT, PARAMS
 
     r = _report()
-    pm = r.product_margin(r._load())
+    ensemble = read_meta(DEFAULT_CHECKPOINT).members > 1
+    pm = r.ensemble_margin(r._load_ensembles()) if ensemble else r.product_margin(r._load())
     assert pm is not None, "no committed result carries the generalised curve"
     assert PARAMS["seen_margin"].default == pytest.approx(pm[0])
 

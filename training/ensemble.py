@@ -6,7 +6,8 @@ writes ``DIR/model.safetensors`` (a :class:`~pgfa_models.model.SeedEnsemble`), `
 ``eval.json`` (validation and every task of the protocol, as for a trained run).
 
 The held-out subjects calibrate the temperature and judge the model, so they must be held out
-from every member: runs trained with one ``corpus.val_seed`` share them. Members that held out
+from every member: the members' ``eval.json`` must name the same validation subjects (runs trained
+with one ``corpus.val_seed`` do; other seeds may draw the same ones). Members that held out
 different subjects still make an ensemble for the protocol's test tasks, but it has no validation
 and no calibration (``meta.extra["ensemble"]["shared_validation"]`` is false).
 """
@@ -55,6 +56,12 @@ def _check_members(runs: Sequence[Path], loaded: list) -> list[int]:
     return seeds
 
 
+def _validation_groups(run: Path) -> list[str] | None:
+    """The subjects ``run`` held out (from its eval.json), or None when it had no validation."""
+    v = json.loads((run / "eval.json").read_text()).get("validation")
+    return sorted(v["groups"]) if v else None
+
+
 def build_ensemble(runs: Sequence[str | Path], out_dir: str | Path, command: str | None = None,
                    catalog=None, cache: bool = True) -> dict[str, Any]:
     """Write the ensemble of ``runs`` to ``out_dir``; return its eval summary."""
@@ -67,21 +74,26 @@ def build_ensemble(runs: Sequence[str | Path], out_dir: str | Path, command: str
 
         catalog = load_catalog()
     recipe, _, first = loaded[0]
-    val_seeds = sorted({validation_seed(r.corpus, int(m.extra["seed"])) for r, _, m in loaded})
-    shared = len(val_seeds) == 1
+    val_seeds = [validation_seed(r.corpus, int(m.extra["seed"])) for r, _, m in loaded]
+    held_out = [_validation_groups(r) for r in runs]
+    shared = held_out[0] is not None and all(g == held_out[0] for g in held_out)
     recipe = copy.deepcopy(recipe)
     if shared:
-        recipe.corpus.val_seed = val_seeds[0]  # the ensemble's folder splits as its members did
+        recipe.corpus.val_seed = val_seeds[0]  # the ensemble's folder splits as its first member did
     model = SeedEnsemble.of([m for _, m, _ in loaded]).eval()
     extra = {k: v for k, v in first.extra.items() if k != "calibration"}
     extra.update(seed=seeds[0], command=command, recipe=to_dict(recipe),
                  ensemble={"member_runs": [str(r) for r in runs], "member_seeds": seeds,
-                           "validation_seeds": val_seeds, "shared_validation": shared})
+                           "validation_seeds": val_seeds, "validation_groups": held_out,
+                           "shared_validation": shared})
     meta = dataclasses.replace(first, extra=extra, members=len(loaded))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "recipe.json").write_text(json.dumps(to_dict(recipe), indent=2))
     validation, tasks = evaluate_run(out, recipe, model, meta, catalog, cache, validation=shared)
+    if validation is not None and sorted(validation["groups"]) != held_out[0]:
+        raise RuntimeError(f"the ensemble's validation subjects {validation['groups']} are not the ones its "
+                           f"members held out {held_out[0]}")
     if validation is not None:
         meta.extra["calibration"] = validation
     save_checkpoint(out / "model.safetensors", model, meta)

@@ -19,6 +19,10 @@ def _load() -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted((HERE / "results").glob("*.json"))]
 
 
+def _load_ensembles() -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((HERE / "results_ensemble").glob("*.json"))]
+
+
 def _ms(values) -> str:
     v = [100 * x for x in values if x is not None]
     if not v:
@@ -265,12 +269,28 @@ def product_margin(runs: list[dict]) -> tuple[float, list[str]] | None:
     return _best_margin(runs, lambda fam: fam.split(" ")[0] in VALIDATION_SPLITS and _tag(fam) == PRODUCT_TAG)
 
 
+def ensemble_margin(ens: list[dict]) -> tuple[float, list[str]] | None:
+    """The margin of an ensemble default: best mean H over the seed ensembles of the validation splits
+    whose members share validation subjects (the generalised curve needs them)."""
+    cur: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for e in ens:
+        if e["protocol"] in VALIDATION_SPLITS and e.get("shared_validation"):
+            for t in e.get("tasks", []):
+                if "generalized" in t:
+                    cur[(e["job"], t["task"])].append(t["generalized"])
+    if not cur:
+        return None
+    margins = next(iter(cur.values()))[0]["margins"]
+    h = np.mean([_mean_curve(gs, "harmonic") for gs in cur.values()], axis=0)
+    return float(margins[int(np.argmax(h))]), [f"{j} / {t}" for j, t in sorted(cur)]
+
+
 def test_rows_margin(runs: list[dict]) -> tuple[float, list[str]] | None:
     """The same over the baseline recipe's test rows: a cross-check, never the choice."""
     return _best_margin(runs, lambda fam: not _tag(fam))
 
 
-def generalized_section(runs: list[dict]) -> list[str]:
+def generalized_section(runs: list[dict], ens: list[dict] = ()) -> list[str]:
     cur = _curves(runs)
     L = ["## Generalised zero-shot: trained and new labels in one label set (as the live node has them)", "",
          "Windows of held-out subjects of the training classes plus the task's test windows, scored against "
@@ -300,24 +320,29 @@ def generalized_section(runs: list[dict]) -> list[str]:
     pm, tm = product_margin(runs), test_rows_margin(runs)
     if pm is not None:
         L += ["", f"Margin with the best mean H on the validation classes ({', '.join(pm[1])}): "
-                  f"**{pm[0]:.2f}** (the recognizer's `seen_margin`; see README)."]
+                  f"**{pm[0]:.2f}** (the recognizer's `seen_margin` when the default checkpoint is one model)."]
+    if (em := ensemble_margin(list(ens))) is not None:
+        L += ["", f"The same over the seed ensembles of the validation splits ({', '.join(em[1])}): "
+                  f"**{em[0]:.2f}** (the recognizer's `seen_margin` when the default checkpoint is a seed "
+                  f"ensemble; see README)."]
     if tm is not None:
         L += ["", f"Cross-check, not used to choose: the best mean H over the baseline recipe's test rows "
                   f"({', '.join(tm[1])}) is at {tm[0]:.2f}."]
     return L + [""]
 
 
-def ensemble_section(runs: list[dict]) -> list[str]:
+def ensemble_section(runs: list[dict], ens: list[dict]) -> list[str]:
     """Each seed ensemble (``results_ensemble/``) beside its members: validation and every task."""
-    ens = [json.loads(p.read_text()) for p in sorted((HERE / "results_ensemble").glob("*.json"))]
     if not ens:
         return []
     by_job = {r.get("job"): r for r in runs}
     show = ("text", "transductive", "balanced", "transductive_balanced")
     lines = ["## Seed ensembles: three seeds as one model (mean of their normalised features)", "",
              "Built by `run.py` (`ensembles()`, `training/ensemble.py`) from finished runs; no training. "
-             "Per trial; the members' column is their mean ± sample std. The V-split members held out "
-             "different subjects, so those ensembles have no validation row.", "",
+             "Per trial; the members' column is their mean ± sample std. The members of `utd_V1_long_ens3` "
+             "and `utd_V2_long_ens3` held out different subjects, so those two have no validation row; "
+             "'chosen on validation' is the mode with the best per-trial validation accuracy at the task's "
+             "size (as in the table of modes), for the ensemble and for each member.", "",
              "| ensemble | what | ensemble | members |", "|---|---|---|---|"]
     for e in ens:
         members = [by_job[m] for m in e["member_jobs"] if m in by_job]
@@ -332,6 +357,11 @@ def ensemble_section(runs: list[dict]) -> list[str]:
             for mode in show:
                 lines.append(f"| {e['job']} | {t['task']} {mode} | {_pct(t['modes'][mode]['trial_acc'])} | "
                              f"{_ms([(x or {}).get('modes', {}).get(mode, {}).get('trial_acc') for x in mt])} |")
+            if (cm := chosen_mode(e, t)) is not None:
+                picks = [(m, x) for m, x in zip(members, mt) if x is not None and chosen_mode(m, x)]
+                lines.append(f"| {e['job']} | {t['task']} chosen on validation: {cm} | "
+                             f"{_pct(t['modes'][cm]['trial_acc'])} | "
+                             f"{_ms([x['modes'][chosen_mode(m, x)]['trial_acc'] for m, x in picks])} |")
     return lines + [""]
 
 
@@ -366,8 +396,9 @@ def write_report() -> Path:
         lines.append(f"| {fam} | {task} | {k} ({100 / k:.0f} %) | " + " | ".join(cells) + f" | {nn} | {ub} |")
     lines += [""] + validation_choice(runs)
     lines += description_choice(by, meta)
-    lines += generalized_section(runs)
-    lines += ensemble_section(runs)
+    ens = _load_ensembles()
+    lines += generalized_section(runs, ens)
+    lines += ensemble_section(runs, ens)
     if plot_hubs(by, HERE / "hubs.png") is not None:
         lines += ["![windows per class, true vs predicted in text mode](hubs.png)", ""]
     lines += ["## Hubs: max predicted / true count over the classes (target <= 2), mean over seeds", "",
