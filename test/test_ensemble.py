@@ -74,3 +74,22 @@ def test_ensemble_refuses_what_is_not_one_recipe(runs, tmp_path):
     with pytest.raises(ValueError, match="labels differs"):
         ensemble.build_ensemble([runs[0], runs[1]], tmp_path / "e3", catalog=TinyCatalog())
     assert ensemble.main([str(runs[0]), str(tmp_path / "missing"), "--out", str(tmp_path / "e4")]) == 2
+
+
+def test_members_share_validation_by_the_subjects_they_held_out_not_by_their_seeds(runs, tmp_path):
+    """Seed 2 drew its own validation subjects; when its eval.json names seed 0's, the ensemble is
+    validated on them, and when seed 1's names others, it is not."""
+    def groups(run):
+        return json.loads((run / "eval.json").read_text())["validation"]["groups"]
+
+    def set_groups(run, g):
+        ev = json.loads((run / "eval.json").read_text())
+        ev["validation"]["groups"] = g
+        (run / "eval.json").write_text(json.dumps(ev))
+
+    set_groups(runs[2], groups(runs[0]))
+    s = ensemble.build_ensemble([runs[0], runs[2]], tmp_path / "same", catalog=TinyCatalog())
+    assert s["shared_validation"] and sorted(s["validation"]["groups"]) == sorted(groups(runs[0]))
+    set_groups(runs[1], ["nobody:s99"])
+    s = ensemble.build_ensemble([runs[0], runs[1]], tmp_path / "other", catalog=TinyCatalog())
+    assert not s["shared_validation"] and s["validation"] is None
