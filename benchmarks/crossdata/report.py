@@ -255,7 +255,11 @@ def _mean_curve(gs: list[dict], key: str) -> np.ndarray:
 
 def _best_margin(runs: list[dict], keep) -> tuple[float, list[str]] | None:
     """The margin with the best mean harmonic accuracy over the curves whose family ``keep`` accepts."""
-    cur = {k: v for k, v in _curves(runs).items() if keep(k[0])}
+    return _best_of({k: v for k, v in _curves(runs).items() if keep(k[0])})
+
+
+def _best_of(cur: dict[tuple[str, str], list[dict]]) -> tuple[float, list[str]] | None:
+    """The margin with the best mean H over ``cur`` ((row, task) -> curves), and the rows' names."""
     if not cur:
         return None
     margins = next(iter(cur.values()))[0]["margins"]
@@ -278,11 +282,7 @@ def ensemble_margin(ens: list[dict]) -> tuple[float, list[str]] | None:
             for t in e.get("tasks", []):
                 if "generalized" in t:
                     cur[(e["job"], t["task"])].append(t["generalized"])
-    if not cur:
-        return None
-    margins = next(iter(cur.values()))[0]["margins"]
-    h = np.mean([_mean_curve(gs, "harmonic") for gs in cur.values()], axis=0)
-    return float(margins[int(np.argmax(h))]), [f"{j} / {t}" for j, t in sorted(cur)]
+    return _best_of(cur)
 
 
 def test_rows_margin(runs: list[dict]) -> tuple[float, list[str]] | None:

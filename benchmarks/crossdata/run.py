@@ -198,6 +198,11 @@ def reevaluate_job(job: dict) -> None:
     (RESULTS / f"{job['name']}.json").write_text(json.dumps(res, indent=2))
 
 
+def _done(results: Path, name: str, retrain: bool) -> bool:
+    """Has results; with ``retrain``, also its run folder's model (a fresh clone has only results)."""
+    return (results / f"{name}.json").is_file() and not (retrain and not (RUNS / name / "model.safetensors").is_file())
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default="", help="comma-separated job names")
@@ -230,14 +235,12 @@ def main(argv=None) -> int:
         for job in jobs():
             if only and job["name"] not in only:
                 continue
-            if (RESULTS / f"{job['name']}.json").is_file() and not (
-                    args.retrain and not (RUNS / job["name"] / "model.safetensors").is_file()):
+            if _done(RESULTS, job["name"], args.retrain):
                 continue
             run_job(job)
             write_report()
         for job in ensembles():
-            if (only and job["name"] not in only) or ((ENSEMBLE_RESULTS / f"{job['name']}.json").is_file() and not (
-                    args.retrain and not (RUNS / job["name"] / "model.safetensors").is_file())):
+            if (only and job["name"] not in only) or _done(ENSEMBLE_RESULTS, job["name"], args.retrain):
                 continue
             run_ensemble(job)
     write_report()
