@@ -23,7 +23,8 @@ Everything rejected is counted in :attr:`WindowManager.counts` by reason:
 ``bad_shape``         joints not shaped (J, 3) for the configured joint count
 ``too_many_bodies``   a new body while ``max_bodies`` are already tracked
 ``gap_reset``         a forward jump in stamps longer than ``body_timeout``: the window restarts
-``body_lost``         a body not seen for ``body_timeout`` seconds (receive time) was removed
+``body_lost``         a body not seen for ``body_timeout`` seconds (receive time, or stream time
+                      with :meth:`WindowManager.expire_stamps`) was removed
 ``partial_window_discarded``  a lost body had a window in progress (frames thrown away)
 ``window_dropped``    a ready window replaced before it was collected (inference too slow)
 """
@@ -259,6 +260,15 @@ class WindowManager:
             self._drop_body(bid, "body_lost")
         return gone
 
+    def expire_stamps(self, stamp: float) -> list[int]:
+        """Remove bodies whose last stamp is more than ``body_timeout`` older than ``stamp`` (the
+        stream's own clock: a recorded stream played slower than real time, e.g. in lockstep with a
+        slow pose estimator, loses no body to the receive clock). Returns their ids."""
+        gone = [bid for bid, b in self._bodies.items() if stamp - b.last_stamp > self.config.body_timeout]
+        for bid in gone:
+            self._drop_body(bid, "body_lost")
+        return gone
+
     def _drop_body(self, body_id: int, reason: str) -> None:
         body = self._bodies.pop(body_id)
         self.counts[reason] += 1
@@ -282,7 +292,7 @@ def cut_windows(frames: Iterable[tuple[float, Mapping[int, np.ndarray]]],
     for stamp, bodies in frames:
         stamp = float(stamp)
         if math.isfinite(stamp):
-            manager.expire(stamp)
+            manager.expire_stamps(stamp)
         for body_id, joints in bodies.items():
             manager.add(body_id, stamp, joints, now=stamp)
         if manager.num_pending:

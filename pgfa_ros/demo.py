@@ -113,6 +113,8 @@ def build_params(args, names: list[str], descs: list[str], fps: float = 30.0) ->
             "window_seconds": 0.0 if lockstep else float(args.window) / float(fps or 30.0),
             "stride_frames": int(args.stride),
             "body_timeout": 2.0, "publish_markers": True, "num_threads": 1,
+            # lockstep plays slower than real time on a slow CPU: forget a person on video time
+            "expire_clock": "stamp" if lockstep else "receive",
             "alert_threshold": 0.5, "alert_consecutive": 3}},
     }
     if "falling down" in names:  # the recognizer refuses an alert class outside the label set
@@ -243,6 +245,15 @@ def make_monitor(context, rec: Recording, on_result, keep_every: int, out_width:
     node.create_subscription(String, ACTIONS_TOPIC, on_action, reliable)
     node.create_subscription(String, "/recognizer/alerts", on_alert, reliable)
     return node
+
+
+# the recognizer's counters that mean a person's frames or windows never became a result
+_LOSS_COUNTS = ("windows_dropped", "body_lost", "partial_window_discarded", "gap_reset")
+
+
+def window_losses(snapshot: dict) -> dict[str, int]:
+    """The nonzero loss counters of a recognizer diagnostics snapshot (printed, and in --json)."""
+    return {k: int(snapshot[k]) for k in _LOSS_COUNTS if int(snapshot.get(k, 0) or 0)}
 
 
 def label_summary(results: list[dict]) -> dict[int, list[tuple[str, int]]]:
@@ -487,6 +498,7 @@ def main(argv: list[str] | None = None) -> int:
         progress.update(rec.skeleton_msgs)
 
     t_start = time.monotonic()
+    losses: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="pgfa-demo-") as tmp:
         params = Path(tmp) / "demo.yaml"
         params.write_text(yaml.safe_dump(build_params(args, names, descs, fps), sort_keys=False))
@@ -527,6 +539,9 @@ def main(argv: list[str] | None = None) -> int:
             progress.close()
             if not completed:
                 say(f"stopped before the end of the video ({rec.skeleton_msgs}/{total} frames)")
+            losses = window_losses(launcher.node("recognizer").diagnostics_snapshot())
+            if losses:
+                say("the recognizer lost windows: " + ", ".join(f"{k} {v}" for k, v in losses.items()))
         finally:
             launcher.shutdown()
 
@@ -551,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
             "video": str(args.video), "checkpoint": str(args.checkpoint), "labels": names, "zero_shot": sorted(zero_shot),
             "window": args.window, "stride": args.stride, "frames": rec.skeleton_msgs,
             "summary": {str(b): dict(c) for b, c in summary.items()},
-            "zero_shot_rank": {str(b): r for b, r in ranks.items()}, "results": rec.results}, indent=1) + "\n")
+            "zero_shot_rank": {str(b): r for b, r in ranks.items()}, "losses": losses, "results": rec.results}, indent=1) + "\n")
     if not rec.results:
         say("no results: no window of a person was complete (a shorter --window, or more frames, may help)")
     try:

@@ -54,7 +54,8 @@ from pgfa_models.recognition import load_recognizer
 from pgfa_ros.action_messages import action_message, alert_message, text_marker_specs, to_json
 from pgfa_ros.alerts import AlertRule, AlertTracker, alert_classes_error
 from pgfa_ros.node_entities import destroy_entities
-from pgfa_ros.recognizer_params import (ALERT_PARAMS, CONFIGURE_PARAMS, DEFAULT_CHECKPOINT, PARAMS, RUNTIME_PARAMS,
+from pgfa_ros.recognizer_params import (ALERT_PARAMS, CONFIGURE_PARAMS, DEFAULT_CHECKPOINT, EXPIRE_CLOCKS, PARAMS,
+                                        RUNTIME_PARAMS,
                                         WINDOW_PARAMS, alert_rule, bank_file_error, check_changes, resolve_checkpoint,
                                         window_config)
 from pgfa_ros.diagnostics import RecognizerStats, status_summary
@@ -89,6 +90,7 @@ class RecognizerNode(LifecycleNode):
         self._meta = None
         self._windows: WindowManager | None = None
         self._layout = None
+        self._stamp_clock = False  # expire_clock == "stamp", fixed at configure
         self._pre_cfg = PreprocessConfig()
         self._num_person = 1
         self._bank_dir: Path | None = None
@@ -208,6 +210,9 @@ class RecognizerNode(LifecycleNode):
             bank_err = bank_file_error(self._p("bank_file"))
             if bank_err:
                 raise ValueError(bank_err)
+            if self._p("expire_clock") not in EXPIRE_CLOCKS:
+                raise ValueError(f"expire_clock must be one of {EXPIRE_CLOCKS}, got {self._p('expire_clock')!r}")
+            self._stamp_clock = self._p("expire_clock") == "stamp"
             rule = self._alert_rule()
             t0 = time.monotonic()
             rec, meta = load_recognizer(
@@ -338,6 +343,10 @@ class RecognizerNode(LifecycleNode):
                 self._stats.count("decoder_fallback")
             if not self._active or self._windows is None:
                 return
+            pubs = []
+            if self._stamp_clock and parsed.stamps:  # the stream's clock; the timer leaves it alone
+                self._windows.expire_stamps(max(parsed.stamps.values()))
+                pubs = self._sync_bodies()
             for body_id, joints in parsed.bodies.items():
                 if self._windows.add(body_id, parsed.stamps[body_id], joints, now) is not None:
                     continue  # refused (counted by the window manager): no per-body state for it
@@ -345,6 +354,7 @@ class RecognizerNode(LifecycleNode):
                 self._transport[body_id] = (parsed.stamps[body_id], recv)
             if self._windows.num_pending:
                 self._wake.notify()
+        self._destroy_publishers(pubs)
 
     def _sync_bodies(self) -> list:
         """Drop the per-body state of every body the window manager no longer tracks (expired,
@@ -359,7 +369,7 @@ class RecognizerNode(LifecycleNode):
 
     def _on_expire_timer(self) -> None:
         with self._lock:
-            if self._windows is None:
+            if self._windows is None or self._stamp_clock:
                 return
             self._windows.expire(time.monotonic())
             pubs = self._sync_bodies()

@@ -18,9 +18,10 @@ from pgfa_ros.alerts import AlertRule, alert_classes_error
 from pgfa_ros.windows import WindowConfig
 
 __all__ = ["ParamSpec", "PARAMS", "RUNTIME_PARAMS", "CONFIGURE_PARAMS", "WINDOW_PARAMS", "ALERT_PARAMS",
-           "DEFAULT_BANK_FILE", "DEFAULT_CHECKPOINT", "FALLS_CHECKPOINT", "resolve_checkpoint", "bank_file_error", "check_value", "check_changes", "window_config", "alert_rule"]
+           "DEFAULT_BANK_FILE", "EXPIRE_CLOCKS", "DEFAULT_CHECKPOINT", "FALLS_CHECKPOINT", "resolve_checkpoint", "bank_file_error", "check_value", "check_changes", "window_config", "alert_rule"]
 
 DEFAULT_BANK_FILE = "prototype_bank.npz"
+EXPIRE_CLOCKS = ("receive", "stamp")
 ASSETS = Path(__file__).resolve().parent / "assets"
 # The one place that names the shipped checkpoints (node, demo, bag tools, benchmarks, tests).
 DEFAULT_CHECKPOINT = str(ASSETS / "multi_source_default.safetensors")
@@ -63,6 +64,9 @@ PARAMS: dict[str, ParamSpec] = {
     "window_seconds": ParamSpec(0.0, "window length in seconds (> 0 overrides window_frames)", True),
     "stride_frames": ParamSpec(10, "frames between two windows of one body", True),
     "body_timeout": ParamSpec(1.0, "seconds without data after which a body is forgotten", True),
+    "expire_clock": ParamSpec("receive", "clock that forgets a body after body_timeout: 'receive' (live "
+                              "sensors) or 'stamp' (the messages' own stamps: recorded streams played slower "
+                              "than real time, e.g. in lockstep with a slow pose estimator)", False),
     "max_bodies": ParamSpec(8, "most bodies tracked at once", True),
     "stagger_windows": ParamSpec(True, "offset the window phase of bodies that appear together (lower latency)", True),
     "max_window_frames": ParamSpec(300, "buffer bound per body (frames), for seconds windows", False),

@@ -68,6 +68,8 @@ def test_video_argument_file_or_live_camera():
     assert vp["rate"] == 0.0 and vp["ack_topic"] and pe["reliable_input"] and pe["max_people"] == 4
     assert p["recognizer"]["ros__parameters"]["window_seconds"] == 0.0  # lockstep: every frame, 45 of them
     assert p["recognizer"]["ros__parameters"]["top_k"] == 3
+    # lockstep runs slower than real time under load: people are forgotten on video time
+    assert p["recognizer"]["ros__parameters"]["expire_clock"] == "stamp"
     from pgfa_ros.recognizer_params import PARAMS
     assert p["recognizer"]["ros__parameters"]["seen_margin"] == PARAMS["seen_margin"].default
     assert build_params(parse_args(["--seen-margin", "0"]), ["walking"], [""])["recognizer"]["ros__parameters"]["seen_margin"] == 0.0
@@ -82,6 +84,7 @@ def test_video_argument_file_or_live_camera():
         assert not pe["reliable_input"] and pe["queue_depth"] == 1 and pe["max_people"] == 2
         # frames are skipped live: the window is 45 frames' worth of time, not 45 processed frames
         assert p["recognizer"]["ros__parameters"]["window_seconds"] == pytest.approx(45 / 30)
+        assert p["recognizer"]["ros__parameters"]["expire_clock"] == "receive"
     for bad in (["--video", "0", "--start-frame", "5"], ["--max-people", "0"], ["--rate", "-1"],
                 ["--out", "out"], ["--out", "out/demo.png"], ["--top-k", "0"], ["--seen-margin", "-0.1"]):
         with pytest.raises(SystemExit):

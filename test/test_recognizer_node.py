@@ -61,6 +61,28 @@ def test_per_body_state_only_for_tracked_bodies_and_removed_with_them(tmp_path):
         assert snap["state_frame_ids"] == snap["state_transport"] == snap["state_body_publishers"] == 0
 
 
+def test_stamp_clock_forgets_bodies_on_the_stream_time_only(tmp_path):
+    """``expire_clock: stamp`` (a recording played slower than real time): a body survives any
+    receive-time pause and is forgotten when the stream's own stamps move past body_timeout."""
+    rng = np.random.default_rng(2)
+    with inprocess_node(tmp_path, expire_clock="stamp", body_timeout=0.3, window_frames=200,
+                        max_window_frames=300) as node:
+        node._on_skeleton(frame([1, 2], 50.0, rng))
+        time.sleep(0.4)  # longer than body_timeout on the receive clock
+        node._on_expire_timer()
+        assert set(node._windows.bodies) == {1, 2}
+        node._on_skeleton(frame([1], 50.2, rng))
+        assert set(node._windows.bodies) == {1, 2}
+        node._on_skeleton(frame([1], 50.4, rng))  # body 2 last seen 0.4 s of stream time ago
+        assert node._windows.bodies == [1] and set(node._frame_ids) == {1}
+        assert node.diagnostics_snapshot()["body_lost"] == 1
+    with inprocess_node(tmp_path, start=False, expire_clock="wall") as node:
+        from rclpy.lifecycle import TransitionCallbackReturn
+
+        assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
+        assert "expire_clock" in node.configure_error
+
+
 def test_no_publisher_recreated_for_a_body_that_expired(tmp_path):
     """A window classified after its body expired is published on ~/actions, but no per-body
     publisher or alert run is created again for that body."""

@@ -103,6 +103,18 @@ def test_body_timeout_and_vanish_mid_window():
     assert wm.counts["body_lost"] == 1 and wm.counts["partial_window_discarded"] == 1
 
 
+def test_expire_on_stream_stamps_ignores_the_receive_clock():
+    # a recorded stream played slowly: 2 s of receive time between frames, 1/30 s of stamps
+    wm = WindowManager(J, WindowConfig(window_frames=30, stride_frames=10, body_timeout=0.5))
+    for i in range(12):
+        wm.add(0, i / 30, frame(i), now=2.0 * i)
+        assert wm.expire_stamps(i / 30) == []
+    assert wm.expire(now=2.0 * 12) == [0]  # the receive clock would have lost it
+    feed(wm, 1, 5)
+    assert wm.expire_stamps(4 / 30 + 0.4) == [] and wm.expire_stamps(4 / 30 + 0.6) == [1]
+    assert wm.counts["body_lost"] == 2
+
+
 def test_gap_resets_window():
     wm = WindowManager(J, WindowConfig(window_frames=10, stride_frames=2, body_timeout=0.5))
     feed(wm, 0, 8)
