@@ -339,9 +339,8 @@ def ensemble_section(runs: list[dict], ens: list[dict]) -> list[str]:
     show = ("text", "transductive", "balanced", "transductive_balanced")
     lines = ["## Seed ensembles: three seeds as one model (mean of their normalised features)", "",
              "Built by `run.py` (`ensembles()`, `training/ensemble.py`) from finished runs; no training. "
-             "Per trial; the members' column is their mean ± sample std. The members of `utd_V1_long_ens3`, "
-             "`utd_V2_long_ens3` and `xsource_*_long_ens3` held out different subjects, so those have no "
-             "validation row; "
+             "Per trial; the members' column is their mean ± sample std. The members of `utd_V1_long_ens3` "
+             "and `utd_V2_long_ens3` held out different subjects, so those two have no validation row; "
              "'chosen on validation' is the mode with the best per-trial validation accuracy at the task's "
              "size (as in the table of modes), for the ensemble and for each member.", "",
              "| ensemble | what | ensemble | members |", "|---|---|---|---|"]

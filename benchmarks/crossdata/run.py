@@ -141,18 +141,14 @@ def jobs() -> list[dict]:
 
 def ensembles() -> list[dict]:
     """Seed ensembles of finished jobs (``training/ensemble.py``); results in ``results_ensemble/``.
-    The members of ``utd_V*_long_ens3`` and ``xsource_*_long_ens3`` held out different subjects, so
-    those have no validation (the V ones are judged on their validation classes); the other
-    ensembles' members share seed 0's validation subjects."""
+    ``utd_V*_long_ens3``'s members held out different subjects, so those two are judged on their
+    validation classes only; the other ensembles' members share seed 0's validation subjects."""
     out = [{"name": f"utd_{v}_long_ens3", "members": [f"utd_{v}_long_s{s}" for s in (0, 1, 2)]} for v in ("V1", "V2")]
     out.append({"name": "all_long_ens3", "members": [f"all_long_s{s}" for s in (0, 1, 2)]})
     out += [{"name": f"utd_{v}_long_v0_ens3", "members": [f"utd_{v}_long_s0", f"utd_{v}_long_s1",
                                                           f"utd_{v}_long_v0_s2"]} for v in ("V1", "V2")]
     out += [{"name": f"utd_{u}_long_ens3", "members": [f"utd_{u}_long_s{s}" for s in (0, 1, 2)]}
             for u in ("U1", "U2", "U3")]
-    # the cross-source rows of the shipped recipe (members held out different subjects: no validation)
-    out += [{"name": f"xsource_{src}_long_ens3", "members": [f"xsource_{src}_long_s{s}" for s in (0, 1, 2)]}
-            for src in ("nw_ucla", "smartfallmm", "utd_mhad", "bandai")]
     return out
 
 
