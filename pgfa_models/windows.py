@@ -255,16 +255,16 @@ class WindowManager:
 
     def expire(self, now: float) -> list[int]:
         """Remove bodies not seen for ``body_timeout`` (receive clock). Returns their ids."""
-        gone = [bid for bid, b in self._bodies.items() if now - b.last_seen > self.config.body_timeout]
-        for bid in gone:
-            self._drop_body(bid, "body_lost")
-        return gone
+        return self._expire(lambda b: now - b.last_seen)
 
     def expire_stamps(self, stamp: float) -> list[int]:
         """Remove bodies whose last stamp is more than ``body_timeout`` older than ``stamp`` (the
         stream's own clock: a recorded stream played slower than real time, e.g. in lockstep with a
         slow pose estimator, loses no body to the receive clock). Returns their ids."""
-        gone = [bid for bid, b in self._bodies.items() if stamp - b.last_stamp > self.config.body_timeout]
+        return self._expire(lambda b: stamp - b.last_stamp)
+
+    def _expire(self, age) -> list[int]:
+        gone = [bid for bid, b in self._bodies.items() if age(b) > self.config.body_timeout]
         for bid in gone:
             self._drop_body(bid, "body_lost")
         return gone

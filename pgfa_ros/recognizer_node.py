@@ -55,9 +55,8 @@ from pgfa_ros.action_messages import action_message, alert_message, text_marker_
 from pgfa_ros.alerts import AlertRule, AlertTracker, alert_classes_error
 from pgfa_ros.node_entities import destroy_entities
 from pgfa_ros.recognizer_params import (ALERT_PARAMS, CONFIGURE_PARAMS, DEFAULT_CHECKPOINT, EXPIRE_CLOCKS, PARAMS,
-                                        RUNTIME_PARAMS,
-                                        WINDOW_PARAMS, alert_rule, bank_file_error, check_changes, resolve_checkpoint,
-                                        window_config)
+                                        RUNTIME_PARAMS, WINDOW_PARAMS, alert_rule, bank_file_error, check_changes,
+                                        resolve_checkpoint, window_config)
 from pgfa_ros.diagnostics import RecognizerStats, status_summary
 from pgfa_ros.live_pipeline import classify_windows, preprocess_config_from_meta
 from pgfa_ros.skeleton_msgs import deserialize_marker_array, marker_array_bytes_to_bodies, marker_array_to_bodies
@@ -344,8 +343,8 @@ class RecognizerNode(LifecycleNode):
             if not self._active or self._windows is None:
                 return
             pubs = []
-            if self._stamp_clock and parsed.stamps:  # the stream's clock; the timer leaves it alone
-                self._windows.expire_stamps(max(parsed.stamps.values()))
+            # the stream's clock (the timer leaves it alone); per-body state only when a body went
+            if self._stamp_clock and parsed.stamps and self._windows.expire_stamps(max(parsed.stamps.values())):
                 pubs = self._sync_bodies()
             for body_id, joints in parsed.bodies.items():
                 if self._windows.add(body_id, parsed.stamps[body_id], joints, now) is not None:
